@@ -1,0 +1,23 @@
+"""Error types. `UserInputError` is the one the CLI turns into a single line and exit code 2."""
+
+from __future__ import annotations
+
+
+class GanBenchError(Exception):
+    """Base class of gan-bench's own errors."""
+
+
+class UserInputError(GanBenchError):
+    """Bad input from the user (a name, a file, a suite field): one line, exit code 2."""
+
+
+class UnknownNameError(UserInputError, LookupError):
+    """A registry lookup of a name that is not registered; the message lists the known names."""
+
+
+class DataUnavailableError(UserInputError):
+    """No source could supply a dataset; the message names each source tried and how to fix it."""
+
+
+class IntegrityError(GanBenchError):
+    """A downloaded or cached file does not have the pinned sha256: it is refused, never used."""
