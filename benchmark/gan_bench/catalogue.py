@@ -7,6 +7,7 @@ metrics and feature extractors.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 _BUILTIN_MODULES = (
     # datasets
