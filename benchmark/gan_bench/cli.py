@@ -22,8 +22,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 data_app = typer.Typer(no_args_is_help=True, help="Fetch, convert and inspect datasets.")
 app.add_typer(data_app, name="data", help="Fetch, convert and inspect datasets (prepare, info).")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _registries():  # type: ignore[no-untyped-def]

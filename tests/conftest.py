@@ -1,0 +1,27 @@
+"""Shared test fixtures. Tests run on the CPU; the real MNIST fetch uses the user's cache."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """An empty, private cache root (the user's cache is never touched)."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("GAN_BENCH_CACHE", str(root))
+    monkeypatch.delenv("GAN_BENCH_DATA", raising=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def builtins_loaded():
+    from gan_bench.catalogue import load_builtins
+
+    load_builtins()
+    return True
