@@ -126,7 +126,7 @@ class GradientPenalty(Penalty):
     """weight * E[(||grad d(x_hat)||_2 - 1)^2], x_hat = eps*real + (1-eps)*fake, eps ~ U(0,1)."""
 
     name = "gradient_penalty"
-    summary = "Two-sided gradient penalty on real-fake interpolates, WGAN-GP (Gulrajani et al. 2017)"
+    summary = "Gradient penalty on real-fake interpolates, WGAN-GP (Gulrajani et al. 2017)"
     defaults = {"weight": 10.0}
     param_docs = {"weight": "lambda; 10 in WGAN-GP's Algorithm 1 (Lucic: 10^U[-1,2])"}
 
@@ -174,7 +174,7 @@ class R1(Penalty):
     name = "r1"
     summary = "R1 zero-centred gradient penalty on real data (Mescheder et al. 2018)"
     defaults = {"gamma": 10.0}
-    param_docs = {"gamma": "gamma of gamma/2 E||grad D(x)||^2; 10 as in Mescheder et al.'s reference configs"}
+    param_docs = {"gamma": "gamma in gamma/2 E||grad D(x)||^2; 10 as in Mescheder et al.'s configs"}
 
     def compute(self, d, real, fake, generator, **params):
         sq = input_gradients(d, real).square().sum(dim=1)
