@@ -7,7 +7,6 @@ metrics and feature extractors.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 _BUILTIN_MODULES = (
     # datasets
@@ -26,7 +25,6 @@ _BUILTIN_MODULES = (
     "gan_bench.presets",
     # evaluation
     "gan_bench.metrics.features",
-    "gan_bench.metrics.catalogue",
 )
 
 _loaded = False
@@ -38,7 +36,5 @@ def load_builtins() -> None:
     if _loaded:
         return
     for name in _BUILTIN_MODULES:
-        if importlib.util.find_spec(name) is None:  # TEMP while modules land; made strict after
-            continue
         importlib.import_module(name)
     _loaded = True

@@ -1,0 +1,125 @@
+"""Building blocks for the architecture options every family supports.
+
+Each helper follows one paper:
+
+- `maybe_sn`, `spectral_norm_all_`: Miyato et al. 2018, "Spectral Normalization for Generative
+  Adversarial Networks" (arXiv:1802.05957), one power iteration per training forward pass.
+- `MinibatchStd`: Karras et al. 2018, "Progressive Growing of GANs" (arXiv:1710.10196), section 3.
+- `pack_input`: Lin et al. 2018, "PacGAN: The power of two samples in GANs" (arXiv:1712.04086).
+- `concat_labels`: the class-conditional generator input of AC-GAN, Odena et al. 2017
+  (arXiv:1610.09585), written as z concatenated with one-hot(y).
+- `init_normal_`: the N(0, 0.02) initialisation of DCGAN, Radford et al. 2015 (arXiv:1511.06434).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+__all__ = [
+    "WEIGHT_LAYERS", "maybe_sn", "spectral_norm_all_", "MinibatchStd", "pack_input",
+    "concat_labels", "init_normal_",
+]
+
+# Layers that carry a weight matrix Miyato's normalisation applies to (BatchNorm scales do not).
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def maybe_sn(layer: nn.Module, on: bool) -> nn.Module:
+    """`layer` with its weight spectrally normalised (parametrisation, in place) when `on`.
+
+    Initialise the weight before calling this: the parametrisation runs its first power
+    iterations on the weight it finds.
+    """
+    return spectral_norm(layer) if on else layer
+
+
+def spectral_norm_all_(module: nn.Module) -> nn.Module:
+    """Spectrally normalise every Linear/Conv weight inside `module` (a discriminator), in place."""
+    for layer in list(module.modules()):
+        if isinstance(layer, WEIGHT_LAYERS):
+            maybe_sn(layer, True)
+    return module
+
+
+class MinibatchStd(nn.Module):
+    """Karras 2018 minibatch standard deviation: one extra feature map (or feature).
+
+    Input (N, C, H, W) or (N, F) float. The batch is split into groups of `group_size` samples
+    (sample i belongs to group i % (N // group_size), as in Karras' code); within each group the
+    per-feature standard deviation over the group is averaged over all features to one scalar,
+    which is appended as a constant channel (N, C + 1, H, W) or feature (N, F + 1). When N is not
+    divisible by the group size, the whole batch is one group (so odd evaluation batches work).
+    """
+
+    def __init__(self, group_size: int = 4, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.group_size = group_size  # 4: Karras' value; fixed groups make it independent of N
+        self.eps = eps  # inside the sqrt so a constant group gives a finite gradient
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        g = min(self.group_size, n)
+        if n % g:
+            g = n
+        grouped = x.reshape(g, n // g, *x.shape[1:])
+        std = (grouped - grouped.mean(0)).pow(2).mean(0).add(self.eps).sqrt()  # (N/g, ...)
+        stat = std.reshape(n // g, -1).mean(1).repeat(g)  # (N,), sample i gets group i % (N/g)
+        if x.dim() == 2:
+            return torch.cat([x, stat[:, None].to(x.dtype)], dim=1)
+        extra = stat.view(n, 1, *([1] * (x.dim() - 2))).expand(n, 1, *x.shape[2:])
+        return torch.cat([x, extra.to(x.dtype)], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}"
+
+
+def pack_input(x: Tensor, pack: int) -> Tensor:
+    """PacGAN packing: `pack` consecutive samples become one D input.
+
+    Images (N, C, H, W) -> (N / pack, C * pack, H, W); points or features (N, F) ->
+    (N / pack, F * pack). Samples j*pack .. j*pack + pack - 1 form pack j. ValueError when N is
+    not divisible by `pack`.
+    """
+    if pack == 1:
+        return x
+    n = x.shape[0]
+    if n % pack:
+        raise ValueError(f"batch of {n} samples is not divisible by pack={pack}: PacGAN's D needs "
+                         f"whole packs (use a batch size that is a multiple of {pack})")
+    return x.reshape(n // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def concat_labels(z: Tensor, y: Tensor, n_classes: int) -> Tensor:
+    """Conditional G input: latent (N, nz) float and labels int64 (N,) in [0, n_classes) ->
+    (N, nz + n_classes), z followed by one-hot(y) in z's dtype."""
+    if y.dim() != 1 or y.shape[0] != z.shape[0]:
+        raise ValueError(f"labels must have shape ({z.shape[0]},) to match the latent batch, "
+                         f"got {tuple(y.shape)}")
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"labels must be an integer tensor of class indices, got {y.dtype}")
+    return torch.cat([z, F.one_hot(y.long(), n_classes).to(z.dtype)], dim=1)
+
+
+@torch.no_grad()
+def init_normal_(module: nn.Module, std: float = 0.02, bn_std: float = 0.02) -> nn.Module:
+    """DCGAN initialisation, in place: Linear/Conv/ConvTranspose weights N(0, std), biases 0;
+    BatchNorm weights N(1, bn_std) (bn_std=0 gives exactly 1, as TensorFlow's default), biases 0.
+
+    Call before `spectral_norm_all_` (it initialises plain `.weight` tensors).
+    """
+    for layer in module.modules():
+        if isinstance(layer, WEIGHT_LAYERS):
+            nn.init.normal_(layer.weight, 0.0, std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, _BATCH_NORMS) and layer.affine:
+            if bn_std > 0:
+                nn.init.normal_(layer.weight, 1.0, bn_std)
+            else:
+                nn.init.ones_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return module
