@@ -276,3 +276,22 @@ def test_real_mnist_fetch_end_to_end(tmp_cache, monkeypatch):
     MNIST._memo.clear()
     assert MNIST.load("test").source.startswith("cache ")
     MNIST._memo.clear()
+
+
+def test_cifar_batches_then_cache_then_clear_error(tmp_path, tmp_cache, monkeypatch):
+    from gan_bench.data.torchvision_sets import Cifar10Source
+
+    monkeypatch.setenv("GAN_BENCH_OFFLINE", "1")
+    folder = tmp_path / "files" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for i, name in enumerate([f"data_batch_{j}" for j in range(1, 6)] + ["test_batch"]):
+        batch = {"data": np.full((2, 3072), i, np.uint8), "labels": [i % 10, (i + 1) % 10]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    ds = Cifar10Source().load("train", data_dir=tmp_path / "files")
+    assert ds.data.shape == (10, 3, 32, 32) and ds.source.startswith("python batches in")
+    assert ds.labels.tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    cached = Cifar10Source().load("test")
+    assert cached.source.startswith("cache ") and cached.data.shape == (2, 3, 32, 32)
+    monkeypatch.setenv("GAN_BENCH_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(DataUnavailableError, match="cifar10: no source .*--data-dir"):
+        Cifar10Source().load("train")

@@ -127,3 +127,25 @@ def load_cache(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | N
         return None
     with np.load(npz, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}, meta
+
+
+def first_source(name: str, sources: list[tuple[str, Any]], failures: list[str], cache_dir: Path,
+                 hint: str, check: Any = None) -> tuple[dict[str, np.ndarray], str]:
+    """Try `sources` ((label, fetch() -> (arrays, source)) pairs) in order; cache the first that
+    works (unless it is the cache itself); else raise one error naming every failure and `hint`."""
+    from gan_bench.errors import DataUnavailableError
+
+    for label, fetch in sources:
+        try:
+            arrays, source = fetch()
+            if check is not None:
+                check(arrays)
+        except Exception as exc:  # every source's failure is reported, then the next is tried
+            failures.append(f"{label}: {type(exc).__name__}: {exc}")
+            log.info("%s: source %s failed: %s", name, label, exc)
+            continue
+        if not label.startswith("cache"):
+            save_cache(cache_dir, arrays, {"dataset": name, "source": source})
+        return arrays, source
+    raise DataUnavailableError(f"{name}: no source could supply the data; tried: "
+                               + "; ".join(failures) + f". {hint}")

@@ -22,8 +22,7 @@ import torch
 
 from gan_bench.cache import cache_root
 from gan_bench.data.base import ArrayDataset, DatasetSource, check_split
-from gan_bench.data.formats import find_file, load_cache, read_idx, save_cache
-from gan_bench.errors import DataUnavailableError
+from gan_bench.data.formats import find_file, first_source, load_cache, read_idx
 
 log = logging.getLogger("gan_bench.data")
 
@@ -102,21 +101,10 @@ class IdxImageSource(DatasetSource):
         sources.append((f"cache {self.cache_dir}", self._from_cache))
         sources += self.extra_sources
         sources.append((f"torchvision download of {self.tv_class}", self._from_torchvision))
-        for label, fetch in sources:
-            try:
-                arrays, source = fetch()
-                self._check(arrays)
-            except Exception as exc:  # every source's failure is reported, then the next is tried
-                failures.append(f"{label}: {type(exc).__name__}: {exc}")
-                log.info("%s: source %s failed: %s", self.name, label, exc)
-                continue
-            if not label.startswith("cache"):
-                save_cache(self.cache_dir, arrays, {"dataset": self.name, "source": source})
-            return arrays, source
-        raise DataUnavailableError(
-            f"{self.name}: no source could supply the data; tried: " + "; ".join(failures)
-            + f". Put the four IDX files ({', '.join(IDX_FILES.values())}, .gz or not) in a folder "
-            f"and pass --data-dir FOLDER or set GAN_BENCH_DATA=FOLDER.")
+        return first_source(
+            self.name, sources, failures, self.cache_dir, check=self._check,
+            hint=f"Put the four IDX files ({', '.join(IDX_FILES.values())}, .gz or not) in a folder "
+                 f"and pass --data-dir FOLDER or set GAN_BENCH_DATA=FOLDER.")
 
     def _check(self, arrays: dict[str, np.ndarray]) -> None:
         for split, n in self.expected_sizes.items():

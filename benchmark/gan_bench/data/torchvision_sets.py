@@ -17,9 +17,8 @@ import torch
 
 from gan_bench.cache import cache_root
 from gan_bench.data.base import ArrayDataset, DatasetSource, check_split
-from gan_bench.data.formats import load_cache, restricted_load, save_cache
+from gan_bench.data.formats import first_source, load_cache, restricted_load
 from gan_bench.data.idx_sets import DOWNLOAD_TIMEOUT_S, IdxImageSource, data_dir_from_env
-from gan_bench.errors import DataUnavailableError
 from gan_bench.registry import DATASETS
 
 log = logging.getLogger("gan_bench.data")
@@ -72,30 +71,25 @@ class Cifar10Source(DatasetSource):
 
     def _resolve(self, root: Path | None) -> tuple[dict[str, np.ndarray], str]:
         cache_dir = cache_root() / "datasets" / self.name
-        failures = []
+        failures: list[str] = []
+        sources: list[tuple[str, Any]] = []
         if root is not None:
-            try:
-                arrays = read_cifar_dir(root)
-                save_cache(cache_dir, arrays, {"dataset": self.name, "source": f"batches in {root}"})
-                return arrays, f"python batches in {root}"
-            except Exception as exc:
-                failures.append(f"data dir {root}: {type(exc).__name__}: {exc}")
+            sources.append((f"data dir {root}", lambda: (read_cifar_dir(root), f"python batches in {root}")))
         else:
             failures.append("data dir: none given (--data-dir or $GAN_BENCH_DATA)")
-        hit = load_cache(cache_dir)
-        if hit is not None:
+
+        def from_cache() -> tuple[dict[str, np.ndarray], str]:
+            hit = load_cache(cache_dir)
+            if hit is None:
+                raise FileNotFoundError("no verified cache entry")
             return hit[0], f"cache {cache_dir} (from {hit[1].get('source')})"
-        failures.append(f"cache {cache_dir}: no verified cache entry")
-        try:
-            arrays = self._download()
-            save_cache(cache_dir, arrays, {"dataset": self.name, "source": "torchvision download"})
-            return arrays, "torchvision CIFAR10 download"
-        except Exception as exc:
-            failures.append(f"torchvision download of CIFAR10: {type(exc).__name__}: {exc}")
-        raise DataUnavailableError(
-            "cifar10: no source could supply the data; tried: " + "; ".join(failures)
-            + f". Put the python batches ({CIFAR_FOLDER}/data_batch_1..5, test_batch) in a folder "
-            "and pass --data-dir FOLDER or set GAN_BENCH_DATA=FOLDER.")
+
+        sources += [(f"cache {cache_dir}", from_cache),
+                    ("torchvision download of CIFAR10", lambda: (self._download(), "torchvision CIFAR10 download"))]
+        return first_source(
+            self.name, sources, failures, cache_dir,
+            hint=f"Put the python batches ({CIFAR_FOLDER}/data_batch_1..5, test_batch) in a folder "
+                 "and pass --data-dir FOLDER or set GAN_BENCH_DATA=FOLDER.")
 
     def _download(self) -> dict[str, np.ndarray]:
         if os.environ.get("GAN_BENCH_OFFLINE"):
