@@ -25,6 +25,7 @@ _BUILTIN_MODULES = (
     "gan_bench.presets",
     # evaluation
     "gan_bench.metrics.features",
+    "gan_bench.metrics.registry_entries",
 )
 
 _loaded = False

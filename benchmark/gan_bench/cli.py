@@ -120,19 +120,173 @@ def evaluator_train(
     print(json.dumps(record, indent=2, default=str))
 
 
+def _param_text(param) -> str:  # type: ignore[no-untyped-def]
+    from gan_bench.config import Range
+
+    if isinstance(param, Range):
+        return f"{param.low:g}..{param.high:g}" + (" log" if param.log else "")
+    return "{" + ", ".join(f"{v:g}" for v in param.choices) + "}"
+
+
+def _print_suite(suite) -> None:  # type: ignore[no-untyped-def]
+    b, ds = suite.budget, suite.dataset
+    length = f"{b.iterations} iterations" if b.iterations else f"{b.epochs:g} epochs"
+    subset = f", first {ds.subset}" if ds.subset else ""
+    print(f"suite {suite.name}: dataset {ds.name} ({ds.train_split}{subset}; metrics on {ds.eval_split})")
+    for gan in suite.resolved_gans():
+        spec = gan.spec
+        searched = ", ".join(f"{n} {_param_text(p)}" for n, p in gan.search.items()) or "nothing"
+        fixed = ", ".join(f"{k}={v}" for k, v in gan.trial_train().items() if k not in gan.search)
+        print(f"  {gan.name}: {spec.arch} / {spec.loss} / {spec.penalty}; searches {searched}"
+              + (f"; fixed {fixed}" if fixed else ""))
+    print(f"budget: {b.trials} trials per GAN, {length}, eval every {b.eval_every or 'end'}; "
+          f"sampler {suite.sampler.name}, pruner {suite.pruner.name}")
+    print(f"metrics: objective {suite.metrics.objective}, final {', '.join(suite.metrics.final) or '-'}; "
+          f"finalists top {suite.finalists.top} x {suite.finalists.seeds} seeds; device {suite.device}")
+    print(f"output: {suite.resolved_output_dir()}")
+
+
+@app.command("validate")
+def validate_cmd(
+    suite: str = typer.Argument(..., help="Suite YAML file, e.g. suites/smoke.yaml."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a field, e.g. --set budget.trials=2 --set gans[0].train.k=3."),
+    as_json: bool = typer.Option(False, "--json", help="Print the resolved suite (defaults filled in) as JSON."),
+) -> None:
+    """Check a suite file without running it: every problem on its own line, with its YAML path."""
+    from gan_bench.config import SuiteError, load_suite
+
+    try:
+        loaded = load_suite(suite, overrides)
+    except SuiteError as exc:
+        for line in exc.problems:
+            err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2)  # main() runs click with standalone_mode=False: typer.Exit(2) would exit 0
+    if as_json:
+        print(json.dumps(loaded.to_dict(), indent=2))
+    else:
+        _print_suite(loaded)
+
+
+def _print_scores(records: list) -> None:  # type: ignore[type-arg]
+    """Values table, then each metric's protocol on one line (versions once at the end)."""
+    table = Table(title="scores", title_justify="left")
+    for col in ("metric", "value", "extras", "n_fake", "extractor"):
+        table.add_column(col, style="bold" if col == "metric" else None)
+    for rec in records:
+        extras = " ".join(f"{k}={v:.4g}" for k, v in rec.extra.items())
+        table.add_row(rec.metric, f"{rec.value:.6g}", extras, str(rec.protocol["n_fake"]),
+                      str(rec.protocol["extractor"]))
+    out.print(table)
+    out.print("[bold]protocol[/bold]")
+    seen = set()
+    for rec in records:
+        p = rec.protocol
+        if p["metric"] not in seen:
+            seen.add(p["metric"])
+            out.print(f"  {p['metric']}: extractor={p['extractor']} sha256={p['extractor_sha256']} "
+                      f"resize={p['resize']!r} real={p['real_split']} n_real={p['n_real']} "
+                      f"n_fake={p['n_fake']} dtype={p['dtype']} seed={p['seed']} "
+                      f"params={json.dumps(p['params'], sort_keys=True)}", markup=False, highlight=False)
+    if records:
+        out.print("  versions: " + " ".join(f"{k}={v}" for k, v in records[0].protocol["versions"].items()),
+                  markup=False, highlight=False)
+
+
+@app.command("score")
+def score_cmd(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset the samples imitate: mnist, stacked_mnist, ring8, grid25, fashion_mnist, cifar10."),
+    fake: str = typer.Option(..., "--fake", help="Samples: .npz with one uint8 array (N, H, W) or (N, C, H, W) (key x, images or arr_0), a folder of PNGs, or for ring8/grid25 an .npz with float (N, 2) points."),
+    real: str = typer.Option("test", "--real", help="Real split to compare with: test (Lucic et al. 2018) or train."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated NAME or NAME@EXTRACTOR, e.g. fid_mnist,is_mnist,kid@inception_tf. Default: mnist fid_mnist,is_mnist,kid,prdc,modes; ring8/grid25 fid_points,modes; stacked_mnist fid_inception,kid,prdc,modes."),
+    n_real: Optional[int] = typer.Option(None, "--n-real", help="Real samples, a seeded subset of the split (e.g. 10000); default the whole split."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help="Metric setting METRIC.KEY=VALUE, repeatable, e.g. kid.subset_size=100 or modes.n_samples=10000."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the real subset and the KID subsets."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (Inception runs ~6 img/s on a 2-core CPU)."),
+    batch_size: int = typer.Option(200, "--batch-size", help="Images per extractor batch (e.g. 200; 500 on a GPU)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of records (metric, value, extra, protocol)."),
+) -> None:
+    """Score generated samples against a real split (FID, IS, KID, PRDC, modes) with their protocol."""
+    from gan_bench.metrics.evaluate import Evaluator, default_metrics, parse_param_overrides
+    from gan_bench.metrics.samples_io import load_samples
+
+    requests = ([m.strip() for m in metrics.split(",") if m.strip()] if metrics is not None
+                else default_metrics(dataset))
+    evaluator = Evaluator(dataset, real_split=real, metrics=requests, n_real=n_real, device=device,
+                          seed=seed, batch_size=batch_size, params=parse_param_overrides(param or []))
+    records = list(evaluator.evaluate(load_samples(fake)).values())
+    if as_json:
+        print(json.dumps([rec.to_dict() for rec in records], indent=2))
+    else:
+        _print_scores(records)
+
+
+def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
+    from gan_bench.progress import format_params
+    from gan_bench.tracking import ui_command
+
+    table = Table(title=f"suite {outcome.suite}: best {outcome.objective} per GAN "
+                        f"({'higher' if outcome.direction == 'maximize' else 'lower'} is better)",
+                  title_justify="left")
+    for col in ("GAN", "best search", "finalists (mean)", "complete", "pruned", "failed", "best params"):
+        table.add_column(col)
+    for g in outcome.gans:
+        vals = [r["metrics"].get("final/objective") for r in g.finalists]
+        vals = [v for v in vals if v is not None]
+        mean = f"{sum(vals) / len(vals):.4g} (n={len(vals)})" if vals else "-"
+        best = "-" if g.best_value is None else f"{g.best_value:.4g}"
+        table.add_row(g.name, best, mean, str(g.complete), str(g.pruned), str(g.failed),
+                      format_params(g.best_params))
+    out.print(table)
+    if outcome.new_trials == 0 and outcome.new_finalists == 0:
+        out.print("nothing new to run: every study already has its budgeted trials and finalists "
+                  "(raise budget.trials or finalists to add more)")
+    else:
+        out.print(f"ran {outcome.new_trials} new trial(s) and {outcome.new_finalists} finalist run(s)")
+    if outcome.stopped:
+        out.print(f"stopped early: {outcome.stopped}; run the same command again to continue")
+    out.print(f"Optuna storage: {outcome.storage_url}")
+    out.print(f"MLflow: {ui_command(outcome.tracking_uri)}")
+
+
+@app.command("run")
+def run_cmd(
+    suite: str = typer.Argument(..., help="Suite file, e.g. suites/quickstart.yaml."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a field: --set budget.trials=2 --set gans[0].train.k=3"),
+    worker: int = typer.Option(0, "--worker", help="Index of this worker when several processes share one study (0, 1, ...): it offsets the sampler seed."),
+    plain: bool = typer.Option(False, "--plain", help="One line per event instead of live bars (automatic when stdout is not a terminal)."),
+) -> None:
+    """Run every GAN's search and finalists; rerunning the same command continues where it stopped."""
+    import signal
+
+    from gan_bench.config import load_suite
+    from gan_bench.progress import make_progress
+    from gan_bench.runner import Runner
+
+    spec = load_suite(suite, set_ or [])
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill -TERM stops like Ctrl-C
+    progress = make_progress(True if plain else None)
+    with progress:
+        outcome = Runner(spec, worker=worker, progress=progress).run()
+    _print_outcome(outcome)
+
+
 def main() -> None:
     """Console-script entry point: user errors become one line and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # returns the code of typer.Exit / SystemExit
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except UserInputError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        for line in str(exc).splitlines() or [type(exc).__name__]:  # a suite error: one per problem
+            err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except GanBenchError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
+        err.print("interrupted: what was recorded is intact (a trial in flight is marked and will "
+                  "be retried); run the same command again to continue", markup=False)
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

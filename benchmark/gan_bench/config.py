@@ -1,0 +1,733 @@
+"""The suite schema: one YAML file names a dataset, the GANs to compare, the search space over
+lr_g, lr_ratio (= lr_d / lr_g) and k, the budget, the metrics and the finalist stage.
+
+YAML holds only overrides: every model below forbids unknown keys and carries its defaults with
+the reason for each. `load_suite` reads a file with `yaml.safe_load`, applies `--set key=value`
+overrides to the raw mapping, validates, and raises `SuiteError` with one line per problem, each
+naming its YAML path (`gans[2].loss: unknown loss 'hinje' (known: ...)`), never a traceback.
+
+Precedence of a trial's TrainConfig, lowest first (`ResolvedGan.trial_train` does the merge):
+
+1. TrainConfig defaults (gan_bench.train.config);
+2. search-space fixed values the suite file does NOT state (the SearchSpace defaults beta1 0.5,
+   beta2 0.999, batch_size 64), so that a preset's paper settings (WGAN-GP's Adam (0, 0.9),
+   DCGAN's batch 128) are not silently replaced by a default;
+3. the preset's `train` (the paper's settings);
+4. the suite's `train`;
+5. search-space fixed values the suite states (`search:` or `gans[i].search:`);
+6. `gans[i].train` (a key there is fixed for that GAN and leaves its search);
+7. the values the study samples.
+
+The runner then adds iterations / epochs and eval_every from `budget`, `device` and the seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, fields
+from inspect import isclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Sequence, Union, get_args, get_type_hints
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PlainValidator, Tag,
+                      TypeAdapter, ValidationError, field_validator, model_validator)
+
+from gan_bench.errors import UserInputError
+from gan_bench.registry import (ARCHITECTURES, DATASETS, LOSSES, METRICS, PENALTIES, PRESETS,
+                                Registry)
+from gan_bench.train.config import GanSpec, TrainConfig
+
+__all__ = [
+    "SuiteError", "load_suite", "parse_suite", "apply_overrides", "Suite", "DatasetSpec",
+    "GanEntry", "SearchSpace", "Range", "Choices", "SamplerSpec", "PrunerSpec", "Budget",
+    "MetricsSpec", "FinalistsSpec", "ResolvedGan", "TRAIN_KEYS", "INT_PARAMS",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+# Set by the suite elsewhere (budget, device, finalist seeds), so not allowed in `train`.
+NOT_IN_TRAIN = ("iterations", "epochs", "seed", "device", "eval_every")
+TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in NOT_IN_TRAIN)
+INT_PARAMS = ("k", "batch_size")  # searched as ints (suggest_int); every other parameter is a float
+
+
+class SuiteError(UserInputError):
+    """A suite that cannot be used; `problems` holds one line per problem, each with its path."""
+
+    def __init__(self, problems: Sequence[str], source: str = "<suite>") -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__("\n".join(self.problems))
+
+
+class _KeyProblem(ValueError):
+    """Raised inside a validator of a mapping field: the problem is at `field.key`."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _load_builtins() -> None:
+    from gan_bench.catalogue import load_builtins
+
+    load_builtins()
+
+
+def _known(registry: Registry[Any], name: str | None) -> str | None:
+    """`name` if registered (or None); ValueError with the registry's list of known names."""
+    if name is not None:
+        _load_builtins()
+        try:
+            registry.entry(name)
+        except LookupError as exc:
+            raise ValueError(str(exc)) from None
+    return name
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value: Any) -> int | float:
+    """An int or float; numeric strings (YAML reads `1e-5` as a string) are converted."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        for convert in (int, float):
+            try:
+                return convert(value)
+            except ValueError:
+                pass
+    raise ValueError(f"must be a number (got {_got(value)})")
+
+
+def _fixed(value: Any) -> int | float:
+    try:
+        return _number(value)
+    except ValueError:
+        raise ValueError("must be a number, a range {low: .., high: .., log: false} or "
+                         f"{{choices: [...]}} (got {_got(value)})") from None
+
+
+Number = Annotated[Union[int, float], PlainValidator(_number)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- search space -------------------------------------------------------------------------------
+
+class Range(_Model):
+    """A searched interval [low, high]: ints for k and batch_size, floats otherwise."""
+
+    low: Number
+    high: Number
+    log: bool = False  # linear unless asked: a log scale needs low > 0 (learning rates use it)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0 (got low {self.low})")
+        return self
+
+    def values(self) -> list[int | float]:
+        return [self.low, self.high]
+
+
+class Choices(_Model):
+    """A searched categorical parameter: one of `choices`."""
+
+    choices: list[Number] = Field(min_length=1)  # no default: an empty list searches nothing
+
+    def values(self) -> list[int | float]:
+        return list(self.choices)
+
+
+Fixed = Annotated[Union[int, float], PlainValidator(_fixed)]
+_TAGS = {"Range": Range, "Choices": Choices, "Fixed": None}  # tags appear in pydantic locs
+
+
+def _param_tag(value: Any) -> str:
+    if isinstance(value, (Range, Choices)):
+        return type(value).__name__
+    if isinstance(value, dict):
+        return "Choices" if "choices" in value else "Range"
+    return "Fixed"
+
+
+Param = Annotated[Union[Annotated[Range, Tag("Range")], Annotated[Choices, Tag("Choices")],
+                        Annotated[Fixed, Tag("Fixed")]], Discriminator(_param_tag)]
+Searched = Union[Range, Choices]
+
+
+def _check_param(name: str, param: Any) -> None:
+    """Per-parameter bounds: ints >= 1 for k and batch_size, (0, inf) for rates, Adam's betas."""
+    values = param.values() if isinstance(param, (Range, Choices)) else [param]
+    if name in INT_PARAMS and not all(isinstance(v, int) and v >= 1 for v in values):
+        raise ValueError(f"must be integers >= 1 (got {values})")
+    if name.startswith("lr") and not all(v > 0 for v in values):
+        raise ValueError(f"learning rates and their ratio must be > 0 (got {values})")
+    # A range may end at 1 (Lucic 2018: beta1 ~ U[0, 1]); samplers do not return high itself.
+    ok = (lambda v: 0 <= v <= 1) if isinstance(param, Range) else (lambda v: 0 <= v < 1)
+    if name.startswith("beta") and not all(ok(v) for v in values):
+        raise ValueError(f"Adam's betas must lie in [0, 1) (got {values})")
+
+
+def _as_float(param: Any) -> Any:
+    """The same parameter with float values (`lr_ratio: 1` is the float 1.0)."""
+    if isinstance(param, Range):
+        return param.model_copy(update={"low": float(param.low), "high": float(param.high)})
+    if isinstance(param, Choices):
+        return param.model_copy(update={"choices": [float(v) for v in param.choices]})
+    return float(param)
+
+
+class SearchSpace(_Model):
+    """What the study searches: each parameter a fixed number, a range or a list of choices."""
+
+    lr_g: Param = Range(low=1e-5, high=1e-3, log=True)  # searched: the best lr differs per GAN
+    lr_ratio: Param = Range(low=0.1, high=10.0, log=True)  # TTUR: D faster or slower than G
+    k: Param = Range(low=1, high=5)  # D steps per G step (Goodfellow's k; WGAN used 5)
+    beta1: Param = 0.5  # DCGAN: 0.9 made training oscillate
+    beta2: Param = 0.999  # Adam's default; Lucic 2018 did not search it
+    batch_size: Param = 64  # Lucic 2018 (one batch size for every GAN)
+
+    @field_validator("*")
+    @classmethod
+    def _bounds(cls, value: Any, info: Any) -> Any:
+        _check_param(info.field_name, value)
+        return value if info.field_name in INT_PARAMS else _as_float(value)
+
+    def searched(self) -> dict[str, Searched]:
+        """Parameters the sampler draws, by name."""
+        return {n: v for n, v in self._params().items() if isinstance(v, (Range, Choices))}
+
+    def fixed(self) -> dict[str, int | float]:
+        """Parameters held at one value, by name."""
+        return {n: v for n, v in self._params().items() if not isinstance(v, (Range, Choices))}
+
+    def stated(self) -> set[str]:
+        """Parameters the suite file gives explicitly (not left at their defaults)."""
+        return set(self.model_fields_set)
+
+    def _params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+# --- the other sections -------------------------------------------------------------------------
+
+def _check_train(train: dict[str, Any]) -> dict[str, Any]:
+    """Keys must be TrainConfig fields the suite may set; values are coerced to their types."""
+    unknown = [k for k in train if k not in TRAIN_KEYS]
+    if unknown:
+        reserved = [k for k in unknown if k in NOT_IN_TRAIN]
+        why = (" (set by budget, device and finalists, not train)" if reserved
+               else f" (known: {', '.join(TRAIN_KEYS)})")
+        raise _KeyProblem(unknown[0], f"unknown key{why}")
+    hints = get_type_hints(TrainConfig)
+    out = {}
+    for key, value in train.items():
+        try:
+            out[key] = TypeAdapter(hints[key]).validate_python(value)
+        except ValidationError:
+            kind = getattr(hints[key], "__name__", str(hints[key]))
+            raise _KeyProblem(key, f"must be {kind} (got {_got(value)})") from None
+    return out
+
+
+class DatasetSpec(_Model):
+    """The training data and the real split the metrics compare against."""
+
+    name: str  # no default: the dataset is what the suite is about (gan-bench list datasets)
+    train_split: str = "train"  # GANs train on the training split
+    eval_split: str = "test"  # Lucic 2018: FID against the TEST split, never the training images
+    subset: int | None = Field(None, ge=1)  # None: all; N: the first N (tiny CPU modes)
+    options: dict[str, Any] = {}  # passed to the dataset source (e.g. sigma for a mixture)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _known(DATASETS, value)
+
+    @field_validator("train_split", "eval_split")
+    @classmethod
+    def _split(cls, value: str) -> str:
+        from gan_bench.data.base import SPLITS
+
+        if value not in SPLITS:
+            raise ValueError(f"unknown split {value!r} (known: {', '.join(SPLITS)})")
+        return value
+
+
+class GanEntry(_Model):
+    """One GAN of the suite: a preset, or arch + loss (+ penalty), with overrides."""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN)  # None: preset, else arch_loss[_penalty]
+    preset: str | None = None  # a paper's setting (gan-bench list presets); None: give arch + loss
+    arch: str | None = None  # None: the preset's architecture
+    loss: str | None = None  # None: the preset's loss
+    penalty: str | None = None  # None: the preset's penalty, else "none"
+    arch_options: dict[str, Any] = {}  # ArchOptions fields, merged over the preset's
+    loss_params: dict[str, Any] = {}  # merged over the preset's when the loss is the preset's
+    penalty_params: dict[str, Any] = {}  # merged over the preset's when the penalty is the preset's
+    train: dict[str, Any] = {}  # fixed TrainConfig values for this GAN; they leave its search
+    search: SearchSpace | None = None  # None: the suite's; fields given here replace the suite's
+
+    @field_validator("preset", "arch", "loss", "penalty")
+    @classmethod
+    def _registered(cls, value: str | None, info: Any) -> str | None:
+        registry = {"preset": PRESETS, "arch": ARCHITECTURES, "loss": LOSSES,
+                    "penalty": PENALTIES}[info.field_name]
+        return _known(registry, value)
+
+    @field_validator("train")
+    @classmethod
+    def _train_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_train(value)
+
+    @model_validator(mode="after")
+    def _preset_or_parts(self) -> "GanEntry":
+        if self.preset is None and (self.arch is None or self.loss is None):
+            raise ValueError("give a preset, or both arch and loss")
+        return self
+
+    def spec(self) -> GanSpec:
+        """The GAN as arch x loss x penalty: the preset's, with this entry's overrides."""
+        base = PRESETS.get(self.preset).spec if self.preset else GanSpec("", "")
+        loss, penalty = self.loss or base.loss, self.penalty or base.penalty
+        return GanSpec(
+            self.arch or base.arch, loss, penalty,
+            {**base.arch_options, **self.arch_options},
+            {**(base.loss_params if loss == base.loss else {}), **self.loss_params},
+            {**(base.penalty_params if penalty == base.penalty else {}), **self.penalty_params})
+
+    def resolved_name(self) -> str:
+        if self.name or self.preset:
+            return self.name or self.preset  # type: ignore[return-value]
+        penalty = self.penalty or "none"
+        return f"{self.arch}_{self.loss}" + (f"_{penalty}" if penalty != "none" else "")
+
+    def preset_train(self) -> dict[str, Any]:
+        return dict(PRESETS.get(self.preset).train) if self.preset else {}
+
+    def search_space(self, suite_space: SearchSpace) -> SearchSpace:
+        """The suite's space with the fields this entry's `search` states replaced."""
+        if self.search is None:
+            return suite_space
+        own = self.search
+        return suite_space.model_copy(update={n: getattr(own, n) for n in own.model_fields_set})
+
+
+class SamplerSpec(_Model):
+    """Optuna's sampler for each GAN's study."""
+
+    name: Literal["tpe", "random", "gp"] = "tpe"  # TPE: Optuna's default, good with few trials
+    seed: int = 0  # fixed: a rerun of the suite proposes the same trials
+    n_startup_trials: int | None = Field(None, ge=0)  # None: the sampler's own default (TPE: 10)
+
+
+class PrunerSpec(_Model):
+    """Optuna's pruner: stops trials whose intermediate objective is clearly worse."""
+
+    name: Literal["median", "hyperband", "none"] = "median"  # median: simple, robust to few trials
+    n_startup_trials: int = Field(3, ge=0)  # prune only once 3 trials have completed
+    n_warmup_evals: int = Field(1, ge=0)  # never prune on a trial's first evaluation (noisy)
+
+
+class Budget(_Model):
+    """How long each trial trains and how many trials each GAN gets."""
+
+    trials: int = Field(ge=1)  # no default: the main cost knob; completed + pruned per GAN
+    iterations: int | None = Field(None, ge=1)  # G steps; exactly one of iterations / epochs
+    epochs: float | None = Field(None, gt=0)  # passes of D over the training set (Lucic: 20)
+    eval_every: int = Field(0, ge=0)  # 0: evaluate at the end only (pruning then never fires)
+    timeout_minutes: float | None = Field(None, gt=0)  # None: no wall-clock cap on one `run`
+    max_failures: int | None = Field(None, ge=0)  # None: `trials` failed trials stop a GAN's study
+
+    @model_validator(mode="after")
+    def _one_length(self) -> "Budget":
+        if (self.iterations is None) == (self.epochs is None):
+            got = "both" if self.iterations is not None else "neither"
+            raise ValueError(f"give exactly one of iterations and epochs (got {got})")
+        return self
+
+    def train_fields(self) -> dict[str, Any]:
+        """The TrainConfig fields the budget sets."""
+        length = {"iterations": self.iterations} if self.iterations else {"epochs": self.epochs}
+        return {**length, "eval_every": self.eval_every}
+
+
+def _metric(name: str) -> str:
+    _load_builtins()
+    if len(METRICS):  # names are checked once any metric is registered
+        _known(METRICS, name)
+    return name
+
+
+class MetricsSpec(_Model):
+    """What the study minimises and what the finalists are scored with."""
+
+    objective: str = "fid_mnist"  # MNIST-classifier FID: cheap, and TTUR advises it on MNIST
+    final: list[str] = []  # extra metrics for the finalists only (expensive ones go here)
+    n_fake_search: int = Field(2000, ge=1)  # per evaluation during search: cheap, biased upwards
+    n_fake: int = Field(10000, ge=1)  # finalists: 10k, as Lucic 2018 and TTUR's minimum
+    n_real: int | None = Field(10000, ge=1)  # real samples from eval_split; None = the whole split
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_name(cls, value: str) -> str:
+        return _metric(value)
+
+    @field_validator("final")
+    @classmethod
+    def _final_names(cls, value: list[str]) -> list[str]:
+        return [_metric(name) for name in value]
+
+
+class FinalistsSpec(_Model):
+    """The best settings of each GAN's search, retrained with fresh seeds."""
+
+    top: int = Field(1, ge=0)  # the best setting per GAN; 0 skips the finalist stage
+    seeds: int = Field(3, ge=1)  # seeds 1000..1000+seeds-1, distinct from the search seeds
+
+    def seed_list(self) -> list[int]:
+        return list(range(1000, 1000 + self.seeds))
+
+
+class Suite(_Model):
+    """A benchmark suite: one dataset, several GANs, one search protocol, one scoring protocol."""
+
+    name: str = Field(pattern=NAME_PATTERN)  # no default: names the output dir and the studies
+    description: str = ""  # free text for reports
+    dataset: DatasetSpec  # no default: what the suite is about
+    gans: list[GanEntry] = Field(min_length=1)  # no default: the GANs under comparison
+    train: dict[str, Any] = {}  # fixed TrainConfig values for every GAN (e.g. log_every)
+    search: SearchSpace = SearchSpace()  # lr_g, lr_ratio and k searched: the suite's question
+    sampler: SamplerSpec = SamplerSpec()  # TPE, seeded
+    pruner: PrunerSpec = PrunerSpec()  # median pruning
+    budget: Budget  # no default: the cost is the user's decision
+    metrics: MetricsSpec = MetricsSpec()  # MNIST FID objective
+    finalists: FinalistsSpec = FinalistsSpec()  # best setting, 3 seeds
+    tracking_uri: str | None = None  # None: sqlite:///<output_dir>/mlflow.db
+    storage: str | None = None  # Optuna storage URL; None: sqlite:///<output_dir>/optuna.db
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")  # auto: cuda when present
+    output_dir: str | None = None  # None: runs/<name>; relative paths are relative to the cwd
+
+    @field_validator("train")
+    @classmethod
+    def _train_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_train(value)
+
+    def resolved_output_dir(self) -> Path:
+        return Path(self.output_dir or Path("runs") / self.name).expanduser().absolute()
+
+    def resolved_storage(self) -> str:
+        return self.storage or f"sqlite:///{self.resolved_output_dir() / 'optuna.db'}"
+
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.resolved_output_dir() / 'mlflow.db'}"
+
+    def resolved_gans(self) -> list["ResolvedGan"]:
+        return [_resolve(self, gan) for gan in self.gans]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, defaults filled in, written next to a run; `parse_suite` of it resolves
+        the same GANs. Search spaces keep only their stated fields, because an unstated default
+        ranks below a preset's value (see the module docstring)."""
+        out = self.model_dump(mode="json")
+        out["search"] = self.search.model_dump(mode="json", exclude_unset=True)
+        for gan, dumped in zip(self.gans, out["gans"]):
+            if gan.search is not None:
+                dumped["search"] = gan.search.model_dump(mode="json", exclude_unset=True)
+        return out
+
+
+# --- resolution ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ResolvedGan:
+    """One GAN of a suite, ready for the runner (see the module docstring for precedence)."""
+
+    name: str
+    spec: GanSpec
+    train: dict[str, Any]  # preset.train <- suite.train <- gan.train (given keys only)
+    search: dict[str, Searched]  # what the study samples for this GAN
+    fixed_search: dict[str, int | float]  # search-space values held fixed for this GAN
+
+    def trial_train(self, sampled: dict[str, Any] | None = None) -> dict[str, Any]:
+        """TrainConfig overrides of one trial (without budget, device and seed)."""
+        return {**self.train, **self.fixed_search, **(sampled or {})}
+
+    def to_dict(self) -> dict[str, Any]:
+        search = {n: p.model_dump(mode="json") for n, p in self.search.items()}
+        return {"name": self.name, "spec": self.spec.to_dict(), "train": self.train,
+                "search": search, "fixed_search": self.fixed_search}
+
+
+def _resolve(suite: Suite, gan: GanEntry) -> ResolvedGan:
+    space = gan.search_space(suite.search)
+    base = {**gan.preset_train(), **suite.train}
+    pinned = set(gan.train)
+    searched = {n: p for n, p in space.searched().items() if n not in pinned}
+    fixed = {n: v for n, v in space.fixed().items()
+             if n not in pinned and (n in space.stated() or n not in base)}
+    return ResolvedGan(gan.resolved_name(), gan.spec(), {**base, **gan.train}, searched, fixed)
+
+
+def _cross_problems(suite: Suite) -> list[str]:
+    """Checks that need the whole suite: names, options against registries, shapes, budget."""
+    suite_train = _train_problems("train", suite.train)
+    problems = _duplicate_names(suite) + suite_train
+    shape = tuple(DATASETS.get(suite.dataset.name).shape)
+    for i, gan in enumerate(suite.resolved_gans()):
+        problems += _gan_problems(f"gans[{i}]", gan, shape, check_train=not suite_train)
+    return problems + _fixed_space_problems(suite)
+
+
+def _duplicate_names(suite: Suite) -> list[str]:
+    seen: dict[str, int] = {}
+    problems = []
+    for i, gan in enumerate(suite.gans):
+        name = gan.resolved_name()
+        if name in seen:
+            problems.append(f"gans[{i}].name: {name!r} is also the name of gans[{seen[name]}] "
+                            "(give each entry its own name)")
+        seen.setdefault(name, i)
+    return problems
+
+
+def _train_problems(path: str, train: dict[str, Any]) -> list[str]:
+    try:
+        TrainConfig(**{"iterations": 1, **train})
+    except (ValueError, TypeError) as exc:
+        return [f"{path}: {exc}"]
+    return []
+
+
+def _gan_problems(path: str, gan: ResolvedGan, shape: tuple[int, ...],
+                  check_train: bool) -> list[str]:
+    problems = _spec_problems(path, gan.spec, shape)
+    if check_train:
+        problems += _train_problems(f"{path}.train", gan.trial_train())
+    return problems + _combination_problems(path, gan)
+
+
+def _spec_problems(path: str, spec: GanSpec, shape: tuple[int, ...]) -> list[str]:
+    """The architecture takes the data; options and params are known to their components."""
+    from gan_bench.models.base import ArchOptions, data_kind
+
+    problems = []
+    arch = ARCHITECTURES.get(spec.arch)
+    if data_kind(shape) not in arch.supports:
+        problems.append(f"{path}.arch: architecture {spec.arch!r} does not take the dataset's "
+                        f"samples of shape {shape} (it supports {', '.join(arch.supports)})")
+    checks = (("arch_options", lambda: ArchOptions.from_kwargs(**spec.arch_options)),
+              ("loss_params", lambda: LOSSES.get(spec.loss).resolve(spec.loss_params)),
+              ("penalty_params", lambda: PENALTIES.get(spec.penalty).resolve(spec.penalty_params)))
+    for field, check in checks:
+        try:
+            check()
+        except (UserInputError, ValueError, TypeError) as exc:
+            problems.append(f"{path}.{field}: {exc}")
+    return problems
+
+
+def _combination_problems(path: str, gan: ResolvedGan) -> list[str]:
+    """Settings that are each valid but do not fit together."""
+    problems, train = [], gan.trial_train()
+    pack = gan.spec.arch_options.get("pack", 1)
+    batch = train.get("batch_size", TrainConfig.batch_size)
+    if "batch_size" not in gan.search and isinstance(pack, int) and pack > 1 and batch % pack:
+        problems.append(f"{path}.arch_options.pack: batch_size {batch} is not a multiple of "
+                        f"pack {pack} (PacGAN's D needs whole packs)")
+    if "lr_ratio" in gan.search and train.get("lr_d") is not None:
+        problems.append(f"{path}.train.lr_d: fixes D's learning rate, so searching lr_ratio "
+                        "changes nothing (drop lr_d, or fix lr_ratio)")
+    return problems
+
+
+def _fixed_space_problems(suite: Suite) -> list[str]:
+    if suite.budget.trials <= 1:
+        return []
+    advice = "so trials > 1 would repeat one configuration (set budget.trials: 1)"
+    if not suite.search.searched() and all(g.search is None for g in suite.gans):
+        return [f"search: every parameter is fixed, {advice}"]
+    return [f"gans[{i}]: every search parameter is fixed for this GAN (by search or "
+            f"gans[{i}].train), {advice}"
+            for i, gan in enumerate(suite.resolved_gans()) if not gan.search]
+
+
+# --- pydantic errors -> one line each ---------------------------------------------------------
+
+def _path(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in _TAGS:
+            out += f".{part}" if out else str(part)
+    return out or "<top level>"
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isclass(annotation) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_keys(loc: Sequence[Any]) -> list[str]:
+    """Field names of the model at `loc` (a path into a Suite), for 'unknown key' messages."""
+    cls: type[BaseModel] | None = Suite
+    for part in loc:
+        if cls is None:
+            return []
+        if isinstance(part, int):
+            continue
+        if part in _TAGS:
+            cls = _TAGS[part]
+            continue
+        field = cls.model_fields.get(part)
+        cls = _submodel(field.annotation) if field is not None else None
+    return list(cls.model_fields) if cls is not None else []
+
+
+_MESSAGES = {
+    "missing": lambda e: "required",
+    "greater_than_equal": lambda e: f"must be >= {e['ctx']['ge']} (got {_got(e['input'])})",
+    "greater_than": lambda e: f"must be > {e['ctx']['gt']} (got {_got(e['input'])})",
+    "literal_error": lambda e: f"must be one of {e['ctx']['expected']} (got {_got(e['input'])})",
+    "string_pattern_mismatch":
+        lambda e: f"must match {e['ctx']['pattern']} (got {_got(e['input'])})",
+    "too_short": lambda e: f"must have at least {e['ctx']['min_length']} item(s)",
+    "int_parsing": lambda e: f"must be an integer (got {_got(e['input'])})",
+    "int_type": lambda e: f"must be an integer (got {_got(e['input'])})",
+    "int_from_float": lambda e: f"must be an integer (got {_got(e['input'])})",
+    "float_parsing": lambda e: f"must be a number (got {_got(e['input'])})",
+    "float_type": lambda e: f"must be a number (got {_got(e['input'])})",
+    "bool_parsing": lambda e: f"must be true or false (got {_got(e['input'])})",
+    "bool_type": lambda e: f"must be true or false (got {_got(e['input'])})",
+    "string_type": lambda e: f"must be a string (got {_got(e['input'])})",
+    "list_type": lambda e: f"must be a list (got {_got(e['input'])})",
+    "dict_type": lambda e: f"must be a mapping (got {_got(e['input'])})",
+    "model_type": lambda e: f"must be a mapping (got {_got(e['input'])})",
+    "model_attributes_type": lambda e: f"must be a mapping (got {_got(e['input'])})",
+}
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """One pydantic error as `a.b[2].c: message`."""
+    loc, cause = list(error["loc"]), error.get("ctx", {}).get("error")
+    if isinstance(cause, _KeyProblem):
+        loc.append(cause.key)
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        return f"{_path(loc)}: unknown key" + (f" (known: {', '.join(known)})" if known else "")
+    if cause is not None:
+        return f"{_path(loc)}: {cause}"
+    message = _MESSAGES.get(error["type"])
+    text = message(error) if message else error["msg"][:1].lower() + error["msg"][1:]
+    return f"{_path(loc)}: {text}"
+
+
+def _unique(lines: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(lines))
+
+
+# --- overrides, loading -------------------------------------------------------------------------
+
+_KEY_PATH = re.compile(r"[A-Za-z_][\w-]*(\[\d+\])*(\.[A-Za-z_][\w-]*(\[\d+\])*)*")
+_KEY_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
+
+
+def _parse_override(text: str) -> tuple[list[str | int], Any]:
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not _KEY_PATH.fullmatch(key):
+        raise ValueError("expected key.path=value, e.g. budget.trials=2 or gans[0].train.k=3")
+    parts = [m[1] if m[1] else int(m[2]) for m in _KEY_PART.finditer(key)]
+    try:
+        return parts, yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"value is not valid YAML ({_yaml_reason(exc)})") from None
+
+
+def _set(data: dict[str, Any], parts: list[str | int], value: Any) -> None:
+    """data[parts[0]][parts[1]]... = value; missing mappings on the way are created."""
+    node: Any = data
+    for i, part in enumerate(parts):
+        where = _path(parts[:i]) or "the suite"
+        if isinstance(part, int) and not isinstance(node, list):
+            raise ValueError(f"{where} is not a list")
+        if isinstance(part, int) and part >= len(node):
+            raise ValueError(f"{where} has {len(node)} entries, no index {part}")
+        if isinstance(part, str) and not isinstance(node, dict):
+            raise ValueError(f"{where} is not a mapping (got {_got(node)})")
+        if i == len(parts) - 1:
+            node[part] = value
+        elif isinstance(part, str) and node.get(part) is None and isinstance(parts[i + 1], str):
+            node[part] = {}
+        node = node[part] if isinstance(part, int) else node.get(part)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of `data` with each `key.path=value` applied (value read as YAML)."""
+    data, problems = copy.deepcopy(data), []
+    for text in overrides:
+        try:
+            _set(data, *_parse_override(text))
+        except ValueError as exc:
+            problems.append(f"--set {text}: {exc}")
+    if problems:
+        raise SuiteError(problems)
+    return data
+
+
+def parse_suite(data: Any, source: str = "<suite>", overrides: Sequence[str] = ()) -> Suite:
+    """Validate a suite mapping (after `overrides`); SuiteError lists every problem found."""
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else _got(data)
+        raise SuiteError([f"{source}: the top level must be a mapping of keys (got {got})"], source)
+    data = apply_overrides(data, overrides)
+    _load_builtins()
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        raise SuiteError(_unique([_problem(e) for e in exc.errors()]), source) from None
+    problems = _unique(_cross_problems(suite))
+    if problems:
+        raise SuiteError(problems, source)
+    return suite
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"line {mark.line + 1}: {reason}" if mark is not None else reason
+
+
+def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> Suite:
+    """Read a suite YAML file (safe_load only), apply `--set` overrides and validate it."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError([f"{source}: file not found"], source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError([f"{source}: cannot read ({exc})"], source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SuiteError([f"{source}: not valid YAML ({_yaml_reason(exc)})"], source) from None
+    return parse_suite(data, source, overrides)

@@ -1,0 +1,390 @@
+"""`gan-bench run`: for every GAN of a suite, an Optuna search, then the finalists.
+
+The runner owns the order of things and nothing else: training is the Trainer's, metrics the
+Evaluator's, Optuna lives in study.py and MLflow in tracking.py. Everything it records is
+written as it happens, so a crash or a kill loses at most the trial in flight, and running the
+same command again continues where it stopped (see study.py for the budget rules).
+
+Seeds: search trial n trains with seed `train.seed + n`; finalists with 1000, 1001, ...;
+evaluation samples always use z from EVAL_SEED and sample grids z from GRID_SEED, so curves
+and frames of different trials are comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_bench.cache import atomic_write_json
+from gan_bench.images import image_grid, points_image
+from gan_bench.progress import Progress_
+from gan_bench.train import Callback, TrainConfig, Trainer, TrainingDiverged
+from gan_bench.train.config import from_dict
+from gan_bench.train.trainer import resolve_device
+
+__all__ = ["Runner", "SuiteOutcome", "GanOutcome", "EVAL_SEED", "GRID_SEED", "FINALIST_SEED0"]
+
+EVAL_SEED = 2024  # z of evaluation samples, shared by every trial and finalist
+GRID_SEED = 7  # z of the sample grid logged at each evaluation
+GRID_N = 64
+HEARTBEAT_S = 30  # MLflow run heartbeat while training (tracking.close_orphans allows 600 s)
+FINALIST_SEED0 = 1000  # finalist seeds never coincide with search seeds (0 + trial number)
+
+
+@dataclass
+class GanOutcome:
+    name: str
+    study: str
+    complete: int
+    pruned: int
+    failed: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    finalists: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    output_dir: Path
+    tracking_uri: str
+    storage_url: str
+    objective: str
+    direction: str
+    gans: list[GanOutcome] = field(default_factory=list)
+    new_trials: int = 0
+    new_finalists: int = 0
+    stopped: str = ""  # why the run stopped early ("" when it finished its budget)
+
+
+class EvalCallback(Callback):
+    """At each evaluation: objective on fixed-z samples, sample grid, pruning; logs curves."""
+
+    def __init__(self, runner: "Runner", run: Any, metric: str, n_fake: int,
+                 study: Any = None, ticket: Any = None) -> None:
+        self.runner, self.run, self.metric, self.n_fake = runner, run, metric, n_fake
+        self.study, self.ticket = study, ticket
+        self.last_value: float | None = None
+        self.last_records: dict[str, Any] = {}
+        self._beat = time.monotonic()
+
+    def on_log(self, trainer: Trainer, step: int, diagnostics: dict[str, float]) -> None:
+        self.run.log_metrics(diagnostics, step)
+        self.runner.progress.iteration(step)
+        if time.monotonic() - self._beat > HEARTBEAT_S:  # other hosts' close_orphans reads it
+            self.run.heartbeat()
+            self._beat = time.monotonic()
+
+    def on_eval(self, trainer: Trainer, step: int) -> dict[str, float]:
+        ev = self.runner.evaluator
+        records = ev.evaluate(trainer.generate(self.n_fake, seed=EVAL_SEED), [self.metric])
+        value = records[ev.primary(self.metric)].value
+        flat = {k: v for rec in records.values() for k, v in rec.flat().items()}
+        self.run.log_metrics({**flat, "objective": value}, step)
+        self.run.log_image(self.runner.sample_picture(trainer), f"samples/step_{step:07d}.png")
+        self.last_value, self.last_records = value, records
+        self.runner.progress.evaluation(step, self.metric, value)
+        if self.study is not None and self.study.report(self.ticket, value):
+            trainer.request_stop(f"pruned at iteration {step}")
+        return {self.metric: value}
+
+
+class Runner:
+    """Runs one suite in this process (`worker` distinguishes parallel processes' samplers)."""
+
+    def __init__(self, suite: Any, *, worker: int = 0, progress: Progress_ | None = None) -> None:
+        from gan_bench.catalogue import load_builtins
+        from gan_bench.study import default_storage_url
+        from gan_bench.tracking import default_tracking_uri
+
+        load_builtins()
+        self.suite, self.worker = suite, worker
+        self.progress = progress or Progress_()
+        self.out = Path(suite.resolved_output_dir())
+        self.storage_url = suite.storage or default_storage_url(self.out)
+        self.tracking_uri = suite.tracking_uri or default_tracking_uri(self.out)
+        self.device = resolve_device(suite.device)
+        minutes = suite.budget.timeout_minutes
+        self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
+        self.base_seed = 0  # search trial n trains with seed n
+        self.objective = suite.metrics.objective
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        from gan_bench.data import load_dataset
+        from gan_bench.metrics.evaluate import Evaluator
+        from gan_bench.tracking import Tracker, git_sha
+
+        s = self.suite
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "suite.json", s.to_dict())
+        data = load_dataset(s.dataset.name, s.dataset.train_split, **s.dataset.options)
+        self.data = data.subset(s.dataset.subset) if s.dataset.subset else data
+        metrics = list(dict.fromkeys([self.objective, *s.metrics.final]))
+        self.evaluator = Evaluator(s.dataset.name, real_split=s.dataset.eval_split, metrics=metrics,
+                                   n_real=s.metrics.n_real, device=self.device,
+                                   dataset_options=dict(s.dataset.options))
+        self.direction = "maximize" if self.evaluator.higher_is_better(self.objective) else "minimize"
+        self.git_sha = git_sha()
+        self.tracker = Tracker(self.tracking_uri, s.name, artifact_root=self.out / "mlartifacts",
+                               tags={"suite": s.name, "dataset": s.dataset.name,
+                                     "objective": self.objective, "direction": self.direction})
+        closed = self.tracker.close_orphans()
+        if closed:
+            self.progress.message(f"marked {closed} MLflow run(s) of dead processes FAILED (orphaned)")
+
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    # ------------------------------------------------------------------ the suite
+    def run(self) -> SuiteOutcome:
+        self._setup()
+        outcome = SuiteOutcome(self.suite.name, self.out, self.tracking_uri, self.storage_url,
+                               self.objective, self.direction)
+        gans = self.suite.resolved_gans()
+        self.progress.suite_start(self.suite.name, len(gans))
+        for gan in gans:
+            outcome.gans.append(self._run_gan(gan, outcome))
+            self.progress.gan_end(gan.name)
+            if self._out_of_time():
+                outcome.stopped = f"wall-clock cap of {self.suite.budget.timeout_minutes} min reached"
+                break
+        return outcome
+
+    def _make_study(self, gan: Any) -> Any:
+        from gan_bench.study import GanStudy, study_name
+
+        s, b = self.suite, self.suite.budget
+        evals = 1
+        if b.eval_every and b.iterations:
+            evals = max(1, -(-b.iterations // b.eval_every))
+        return GanStudy(name=study_name(s.name, gan.name), storage_url=self.storage_url,
+                        search=gan.search, direction=self.direction, sampler=s.sampler.name,
+                        seed=s.sampler.seed, n_startup_trials=s.sampler.n_startup_trials,
+                        pruner=s.pruner.name, pruner_startup=s.pruner.n_startup_trials,
+                        n_warmup_evals=s.pruner.n_warmup_evals, max_evals=evals, worker=self.worker)
+
+    def _run_gan(self, gan: Any, outcome: SuiteOutcome) -> GanOutcome:
+        b = self.suite.budget
+        study = self._make_study(gan)
+        parent = self.tracker.parent_run(study.name, gan.name, tags=self._tags(gan, "study", study),
+                                         params=self._spec_params(gan))
+        best = study.best(1)
+        self.progress.gan_start(gan.name, study.counts().done, b.trials,
+                                best[0].value if best else None)
+        max_failures = b.trials if b.max_failures is None else b.max_failures
+        status = "FINISHED"
+        try:
+            while not self._out_of_time():
+                if study.failures() >= max_failures:
+                    self.progress.message(f"{gan.name}: {study.failures()} failed trials reach "
+                                          f"budget.max_failures={max_failures}; search stopped")
+                    break
+                ticket = study.next_trial(b.trials)
+                if ticket is None:
+                    break
+                self._run_trial(gan, study, ticket, parent)
+                outcome.new_trials += 1
+            if not self._out_of_time():
+                outcome.new_finalists += self._run_finalists(gan, study, parent)
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            self.tracker.finish_parent(parent, status)
+        return self._gan_outcome(gan, study)
+
+    def _gan_outcome(self, gan: Any, study: Any) -> GanOutcome:
+        c = study.counts()
+        best = study.best(1)
+        finals = self.tracker.find_runs(
+            f"tags.stage = 'final' and tags.gan = '{gan.name}' and attributes.status = 'FINISHED'")
+        return GanOutcome(gan.name, study.name, c.complete, c.pruned, study.failures(),
+                          best[0].value if best else None, dict(best[0].params) if best else {},
+                          finals)
+
+    # ------------------------------------------------------------------ one trial
+    def train_config(self, gan: Any, params: dict[str, Any], seed: int) -> TrainConfig:
+        """The trial's TrainConfig: config.ResolvedGan.trial_train (precedence documented there) + budget, seed, device."""
+        b = self.suite.budget
+        values = gan.trial_train(params)
+        values.update(seed=seed, device=str(self.device), eval_every=b.eval_every,
+                      iterations=b.iterations, epochs=b.epochs)
+        return from_dict(TrainConfig, values)
+
+    def _run_trial(self, gan: Any, study: Any, ticket: Any, parent: str) -> None:
+        cfg = self.train_config(gan, ticket.params, self.base_seed + ticket.number)
+        tags = {**self._tags(gan, "search", study), "optuna_trial": str(ticket.number),
+                "sampler_seed": str(study.sampler_seed)}
+        if ticket.retry_of is not None:
+            tags["retry_of"] = str(ticket.retry_of)
+        run = self.tracker.start_run(f"{gan.name}/trial-{ticket.number}", parent_id=parent,
+                                     tags=tags, params=self._train_params(gan, cfg))
+        cb = EvalCallback(self, run, self.objective, self.suite.metrics.n_fake_search, study, ticket)
+        start = time.perf_counter()
+        try:
+            trainer = Trainer(gan.spec, cfg, self.data, callbacks=[cb])
+            self.progress.trial_start(gan.name, ticket.number, ticket.params, trainer.total_iterations)
+            result = trainer.fit()
+        except TrainingDiverged as exc:
+            self._trial_failed(gan, study, ticket, run, exc, "diverged", start)
+            return
+        except torch.cuda.OutOfMemoryError as exc:
+            self._trial_failed(gan, study, ticket, run, exc, "oom", start)
+            return
+        except KeyboardInterrupt:
+            study.fail(ticket, "interrupted by the user", {"failure_kind": "interrupted"}, retry=True)
+            run.end("KILLED", {"state": "interrupted"})
+            raise
+        except BaseException as exc:  # a bug of ours: record it, then let it surface
+            study.fail(ticket, f"error: {type(exc).__name__}: {exc}", {"failure_kind": "error"})
+            run.end("FAILED", {"state": "error", "fail_reason": f"{type(exc).__name__}: {exc}"[:500]})
+            raise
+        self._trial_done(gan, study, ticket, run, trainer, result, cb, start)
+
+    def _trial_failed(self, gan: Any, study: Any, ticket: Any, run: Any, exc: BaseException,
+                      kind: str, start: float) -> None:
+        reason = str(exc).splitlines()[0][:500]
+        attrs = {"failure_kind": kind}
+        if isinstance(exc, TrainingDiverged):
+            attrs.update(diverged_step=exc.step, diverged_what=exc.what)
+        study.fail(ticket, reason, attrs)
+        run.end("FAILED", {"state": kind, "fail_reason": reason})
+        best = study.best(1)
+        self.progress.trial_end(gan.name, ticket.number, "failed", None, time.perf_counter() - start,
+                                best[0].value if best else None, reason)
+
+    def _trial_done(self, gan: Any, study: Any, ticket: Any, run: Any, trainer: Trainer,
+                    result: Any, cb: EvalCallback, start: float) -> None:
+        seconds = time.perf_counter() - start
+        attrs = {"seconds": seconds, "iterations": result.iterations, "device": str(self.device)}
+        run.log_metrics({"train_seconds": result.seconds, "seconds": seconds,
+                         "img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)},
+                        result.iterations)
+        run.log_json(trainer.resolved_config(), "config.json")
+        run.set_tags(self._protocol_tags(cb.last_records))
+        if result.status == "stopped":
+            study.prune(ticket, attrs)
+            run.end("KILLED", {"state": "pruned", "stop_reason": result.stop_reason})
+            status, value = "pruned", cb.last_value
+        else:
+            study.complete(ticket, cb.last_value, attrs)
+            run.end("FINISHED", {"state": "complete"})
+            status, value = "complete", cb.last_value
+        best = study.best(1)
+        self.progress.trial_end(gan.name, ticket.number, status, value, seconds,
+                                best[0].value if best else None, result.stop_reason)
+
+    # ------------------------------------------------------------------ finalists
+    def _run_finalists(self, gan: Any, study: Any, parent: str) -> int:
+        f = self.suite.finalists
+        done = 0
+        for rank, trial in enumerate(study.best(f.top)):
+            for i in range(f.seeds):
+                if self._out_of_time():
+                    return done
+                done += self._run_finalist(gan, study, parent, trial, rank, FINALIST_SEED0 + i)
+        return done
+
+    def _run_finalist(self, gan: Any, study: Any, parent: str, trial: Any, rank: int, seed: int) -> int:
+        key = f"{study.name}/final/trial-{trial.number}/seed-{seed}"
+        taken = self.tracker.find_runs(f"tags.`gan_bench.key` = '{key}'")
+        if any(r["status"] in ("RUNNING", "FINISHED") for r in taken):
+            return 0
+        cfg = self.train_config(gan, dict(trial.params), seed)
+        tags = {**self._tags(gan, "final", study), "gan_bench.key": key, "source_trial": str(trial.number),
+                "finalist_rank": str(rank), "seed": str(seed)}
+        run = self.tracker.start_run(f"{gan.name}/final-t{trial.number}-s{seed}", parent_id=parent,
+                                     tags=tags, params=self._train_params(gan, cfg))
+        cb = EvalCallback(self, run, self.objective, self.suite.metrics.n_fake_search)
+        start = time.perf_counter()
+        with run:  # an exception ends it FAILED (KILLED on Ctrl-C) and propagates
+            trainer = Trainer(gan.spec, cfg, self.data, callbacks=[cb])
+            self.progress.trial_start(gan.name, trial.number, {"finalist_seed": seed, **trial.params},
+                                      trainer.total_iterations)
+            try:
+                result = trainer.fit()
+            except TrainingDiverged as exc:
+                run.end("FAILED", {"state": "diverged", "fail_reason": str(exc)})
+                self.progress.trial_end(gan.name, trial.number, "failed", None,
+                                        time.perf_counter() - start, None, str(exc))
+                return 1
+            records = self._final_metrics(trainer, run, result)
+            value = records[self.evaluator.primary(self.objective)].value
+            run.end("FINISHED", {"state": "complete"})
+        self.progress.trial_end(gan.name, trial.number, f"finalist seed {seed}", value,
+                                time.perf_counter() - start, None)
+        return 1
+
+    def _final_metrics(self, trainer: Trainer, run: Any, result: Any) -> dict[str, Any]:
+        """Every metric of the suite on n_fake fresh samples; curves, records, protocol, G."""
+        metrics = list(dict.fromkeys([self.objective, *self.suite.metrics.final]))
+        fake = trainer.generate(self.suite.metrics.n_fake, seed=EVAL_SEED)
+        records = self.evaluator.evaluate(fake, metrics)
+        flat = {f"final/{k}": v for rec in records.values() for k, v in rec.flat().items()}
+        flat.update({"final/objective": records[self.evaluator.primary(self.objective)].value,
+                     "train_seconds": result.seconds,
+                     "img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)})
+        run.log_metrics(flat, result.iterations)
+        run.log_json({k: rec.to_dict() for k, rec in records.items()}, "metrics.json")
+        run.log_json(trainer.resolved_config(), "config.json")
+        run.set_tags(self._protocol_tags(records))
+        path = self.out / "checkpoints" / f"{run.run_id}_G.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"G": trainer.G.state_dict(), "config": trainer.resolved_config()}, path)
+        run.log_artifact(path, "checkpoint")
+        path.unlink()
+        return records
+
+    # ------------------------------------------------------------------ descriptions
+    def sample_picture(self, trainer: Trainer) -> Any:
+        fake = trainer.generate(GRID_N if trainer.data.is_image else 2000, seed=GRID_SEED)
+        if trainer.data.is_image:
+            return image_grid(fake.numpy(), nrow=8)
+        centres = trainer.data.meta.get("centres") if isinstance(trainer.data.meta, dict) else None
+        return points_image(fake.numpy(), centres)
+
+    def _tags(self, gan: Any, stage: str, study: Any) -> dict[str, str]:
+        s = self.suite
+        return {"suite": s.name, "gan": gan.name, "dataset": s.dataset.name, "stage": stage,
+                "optuna_study": study.name, "optuna_storage": _redact(self.storage_url),
+                "git_sha": self.git_sha, "objective": self.objective, "direction": self.direction,
+                "worker": str(self.worker)}
+
+    def _spec_params(self, gan: Any) -> dict[str, Any]:
+        spec = gan.spec
+        return {"arch": spec.arch, "loss": spec.loss, "penalty": spec.penalty,
+                "arch_options": dict(spec.arch_options), "loss_params": dict(spec.loss_params),
+                "penalty_params": dict(spec.penalty_params),
+                "searched": ",".join(sorted(gan.search)) or "-",
+                "dataset": self.suite.dataset.name, "n_train": len(self.data)}
+
+    def _train_params(self, gan: Any, cfg: TrainConfig) -> dict[str, Any]:
+        return {**self._spec_params(gan), **cfg.resolved(len(self.data))}
+
+    @staticmethod
+    def _protocol_tags(records: dict[str, Any]) -> dict[str, str]:
+        tags = {}
+        for name, rec in records.items():
+            for key, value in rec.protocol.items():
+                if key != "versions" and value is not None:
+                    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+                    tags[f"protocol.{name}.{key}"] = text[:5000]
+        if records:
+            versions = next(iter(records.values())).protocol.get("versions") or {}
+            tags.update({f"version.{k}": str(v) for k, v in versions.items()})
+        return tags
+
+
+def _redact(url: str) -> str:
+    """Storage URL without a password (it goes into tags)."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url

@@ -1,0 +1,314 @@
+"""Optuna studies: one per (suite, GAN). The only module of gan-bench that imports optuna.
+
+The runner drives a study through `GanStudy` with ask/tell, so one process can interleave
+training, tracking and pruning without Optuna owning the loop:
+
+- budget: `trials` counts COMPLETE + PRUNED trials across every run and every worker; a rerun
+  only adds what is missing, and a worker stops asking once done + running trials reach it.
+- dead workers: a RUNNING trial whose owner process on this host is gone, or whose heartbeat is
+  older than the grace period (other hosts), is marked FAIL and its parameters are enqueued
+  again, so the budget is met with the same configurations.
+- seeds: each worker's sampler seed is `seed + 10007 * worker`; a worker that finds another live
+  worker using its seed moves to a seed derived from its pid (never two samplers in step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from gan_bench.procs import owner_dead_here, owner_token
+
+__all__ = ["GanStudy", "TrialTicket", "study_name", "default_storage_url", "make_sampler",
+           "make_pruner", "StudyCounts"]
+
+HEARTBEAT_S = int(os.environ.get("GAN_BENCH_HEARTBEAT_S", "20"))  # Optuna's own default is 60
+GRACE_S = int(os.environ.get("GAN_BENCH_GRACE_S", str(HEARTBEAT_S * 6)))  # a few missed beats
+INT_PARAMS = ("k", "batch_size")  # searched as integers
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@contextmanager
+def _quiet():  # type: ignore[no-untyped-def]
+    """Heartbeats with ask/tell are what we want; Optuna warns that they are experimental and
+    'supposed to be used with Study.optimize' — known, not actionable for users."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        yield
+
+
+def study_name(suite: str, gan: str) -> str:
+    """Deterministic name: reruns and other workers find the same study."""
+    return f"{suite}/{gan}"
+
+
+def default_storage_url(output_dir: os.PathLike[str] | str) -> str:
+    return f"sqlite:///{os.path.abspath(os.path.join(output_dir, 'optuna.db'))}"
+
+
+def make_sampler(name: str, seed: int, n_startup_trials: int | None) -> optuna.samplers.BaseSampler:
+    kw = {} if n_startup_trials is None else {"n_startup_trials": n_startup_trials}
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, **kw)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, **kw)
+    raise ValueError(f"unknown sampler {name!r} (known: tpe, random, gp)")
+
+
+def make_pruner(name: str, n_startup_trials: int, n_warmup_evals: int,
+                max_evals: int) -> optuna.pruners.BasePruner:
+    """Steps reported to Optuna are evaluation indices 1..max_evals (not iterations), so the
+    warm-up and Hyperband resources are counted in evaluations."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials,
+                                           n_warmup_steps=n_warmup_evals)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, n_warmup_evals),
+                                              max_resource=max(1, max_evals))
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"unknown pruner {name!r} (known: median, hyperband, none)")
+
+
+def _distribution(name: str, spec: Any) -> optuna.distributions.BaseDistribution:
+    """A search-space entry (object with low/high/log or choices) -> Optuna distribution."""
+    choices = getattr(spec, "choices", None)
+    if choices is not None:
+        return CategoricalDistribution(list(choices))
+    low, high, log = spec.low, spec.high, bool(getattr(spec, "log", False))
+    if name in INT_PARAMS:
+        return IntDistribution(int(low), int(high), log=log)
+    return FloatDistribution(float(low), float(high), log=log)
+
+
+@dataclass
+class StudyCounts:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.complete + self.pruned
+
+
+@dataclass
+class TrialTicket:
+    """One asked trial: its number, sampled params and the Optuna handle."""
+
+    number: int
+    params: dict[str, Any]
+    trial: optuna.trial.Trial
+    retry_of: int | None = None
+    evals: int = 0
+    _heartbeat: threading.Event | None = field(default=None, repr=False)
+
+
+class GanStudy:
+    """One GAN's study: ask configurations, report evaluations, tell outcomes."""
+
+    def __init__(self, *, name: str, storage_url: str, search: dict[str, Any], direction: str,
+                 sampler: str = "tpe", seed: int = 0, n_startup_trials: int | None = None,
+                 pruner: str = "median", pruner_startup: int = 3, n_warmup_evals: int = 1,
+                 max_evals: int = 1, worker: int = 0) -> None:
+        self.name = name
+        self.owner = owner_token()
+        with _quiet():
+            self.storage = optuna.storages.RDBStorage(
+                storage_url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=self._requeue,
+                engine_kwargs=_engine_kwargs(storage_url))
+        self.distributions = {k: _distribution(k, v) for k, v in search.items()}
+        self.base_seed, self.worker = int(seed), int(worker)
+        self.sampler_seed = self.base_seed + 10007 * self.worker
+        self._sampler_args = (sampler, n_startup_trials)
+        self.study = optuna.create_study(
+            study_name=name, storage=self.storage, direction=direction, load_if_exists=True,
+            sampler=make_sampler(sampler, self.sampler_seed, n_startup_trials),
+            pruner=make_pruner(pruner, pruner_startup, n_warmup_evals, max_evals))
+        self.direction = direction
+        self._avoid_seed_collision()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def trials(self, states: tuple[TrialState, ...] | None = None) -> list[optuna.trial.FrozenTrial]:
+        return self.study.get_trials(deepcopy=False, states=states)
+
+    def counts(self) -> StudyCounts:
+        c = StudyCounts()
+        for t in self.trials():
+            if t.state == TrialState.COMPLETE:
+                c.complete += 1
+            elif t.state == TrialState.PRUNED:
+                c.pruned += 1
+            elif t.state == TrialState.FAIL and not t.user_attrs.get("surplus"):
+                c.failed += 1
+            elif t.state == TrialState.RUNNING:
+                c.running += 1
+            elif t.state == TrialState.WAITING:
+                c.waiting += 1
+        return c
+
+    def recover(self) -> list[int]:
+        """Fail RUNNING trials of dead workers (same host: pid gone; elsewhere: stale heartbeat)
+        and enqueue their parameters again. Returns the failed trial numbers."""
+        failed = []
+        for t in self.trials((TrialState.RUNNING,)):
+            if owner_dead_here(t.user_attrs.get("owner")):
+                if self._fail_quietly(t._trial_id, "worker died (process gone)"):
+                    self._requeue(self.study, t)
+                    failed.append(t.number)
+        before = {t.number for t in self.trials((TrialState.FAIL,))}
+        with _quiet():
+            optuna.storages.fail_stale_trials(self.study)
+        failed += [t.number for t in self.trials((TrialState.FAIL,)) if t.number not in before]
+        return failed
+
+    def _fail_quietly(self, trial_id: int, reason: str) -> bool:
+        try:
+            self.storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+            return self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False  # another worker got there first
+
+    def _requeue(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.user_attrs.get("surplus") or not trial.params:
+            return
+        origin = trial.user_attrs.get("retry_of", trial.number)
+        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": origin})
+
+    def _avoid_seed_collision(self) -> None:
+        """Another live worker with this sampler seed would propose the same configurations."""
+        for t in self.trials((TrialState.RUNNING,)):
+            if (t.user_attrs.get("sampler_seed") == self.sampler_seed
+                    and t.user_attrs.get("owner") != self.owner):
+                digest = hashlib.sha256(f"{self.base_seed}:{self.owner}".encode()).digest()
+                self.sampler_seed = int.from_bytes(digest[:4], "little") % (2**31 - 1)
+                name, n_startup = self._sampler_args
+                self.study.sampler = make_sampler(name, self.sampler_seed, n_startup)
+                return
+
+    # ------------------------------------------------------------------ ask / report / tell
+    def next_trial(self, budget: int, poll_s: float = 2.0) -> TrialTicket | None:
+        """The next trial to train, or None when the budget is met (waiting while other
+        workers' running trials could still complete it)."""
+        while True:
+            self.recover()
+            c = self.counts()
+            if c.done >= budget:
+                return None
+            if c.done + c.running >= budget and c.waiting == 0:
+                time.sleep(poll_s)  # others may finish the budget; if one fails we take over
+                continue
+            ticket = self._ask()
+            if self._surplus(ticket, budget):
+                continue
+            return ticket
+
+    def _ask(self) -> TrialTicket:
+        self._avoid_seed_collision()
+        with _quiet():
+            trial = self.study.ask(fixed_distributions=self.distributions)
+        trial.set_user_attr("owner", self.owner)
+        trial.set_user_attr("sampler_seed", self.sampler_seed)
+        ticket = TrialTicket(trial.number, dict(trial.params), trial,
+                             retry_of=trial.user_attrs.get("retry_of"))
+        ticket._heartbeat = self._start_heartbeat(trial)
+        return ticket
+
+    def _surplus(self, ticket: TrialTicket, budget: int) -> bool:
+        """Two workers that asked at the same moment may overshoot; the later trial yields."""
+        ahead = [t for t in self.trials((TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+                 if t.number < ticket.number]
+        if len(ahead) < budget:
+            return False
+        ticket.trial.set_user_attr("surplus", True)
+        self._finish(ticket, state=TrialState.FAIL, reason="surplus: budget already taken by "
+                                                            "other workers' trials")
+        return True
+
+    def _start_heartbeat(self, trial: optuna.trial.Trial) -> threading.Event:
+        stop = threading.Event()
+        trial_id = trial._trial_id
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception:  # a lost beat only risks a spurious retry, never data
+                    pass
+
+        self.storage.record_heartbeat(trial_id)
+        threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True).start()
+        return stop
+
+    def report(self, ticket: TrialTicket, value: float) -> bool:
+        """Report one evaluation; True when the pruner says stop."""
+        ticket.evals += 1
+        ticket.trial.report(float(value), ticket.evals)
+        return bool(ticket.trial.should_prune())
+
+    def complete(self, ticket: TrialTicket, value: float, attrs: dict[str, Any] | None = None) -> None:
+        self._finish(ticket, values=float(value), attrs=attrs)
+
+    def prune(self, ticket: TrialTicket, attrs: dict[str, Any] | None = None) -> None:
+        self._finish(ticket, state=TrialState.PRUNED, attrs=attrs)
+
+    def fail(self, ticket: TrialTicket, reason: str, attrs: dict[str, Any] | None = None,
+             retry: bool = False) -> None:
+        """Record FAIL with its reason; `retry` enqueues the same parameters again (a trial that
+        was interrupted, not one that diverged: that one would diverge again)."""
+        self._finish(ticket, state=TrialState.FAIL, reason=reason, attrs=attrs)
+        if retry:
+            self._requeue(self.study, self.study._storage.get_trial(ticket.trial._trial_id))
+
+    def failures(self, kinds: tuple[str, ...] = ("diverged", "error")) -> int:
+        """FAILED trials that count against budget.max_failures (not interrupted or surplus)."""
+        return sum(1 for t in self.trials((TrialState.FAIL,))
+                   if t.user_attrs.get("failure_kind") in kinds)
+
+    def _finish(self, ticket: TrialTicket, *, values: float | None = None,
+                state: TrialState | None = None, reason: str | None = None,
+                attrs: dict[str, Any] | None = None) -> None:
+        if ticket._heartbeat is not None:
+            ticket._heartbeat.set()
+        for key, value in {**(attrs or {}), **({"fail_reason": reason} if reason else {})}.items():
+            ticket.trial.set_user_attr(key, value)
+        self.study.tell(ticket.trial, values, state=state, skip_if_finished=True)
+
+    # ------------------------------------------------------------------ results
+    def best(self, top: int) -> list[optuna.trial.FrozenTrial]:
+        """The `top` completed trials, best first (distinct parameter sets)."""
+        done = [t for t in self.trials((TrialState.COMPLETE,)) if t.value is not None]
+        done.sort(key=lambda t: t.value, reverse=self.direction == "maximize")
+        out, seen = [], set()
+        for t in done:
+            key = tuple(sorted(t.params.items()))
+            if key not in seen:
+                seen.add(key)
+                out.append(t)
+        return out[:top]
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    # sqlite: wait for the other writer instead of failing at once ("database is locked")
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 60}}
+    return {"pool_pre_ping": True}

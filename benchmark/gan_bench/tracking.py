@@ -1,0 +1,602 @@
+"""MLflow tracking: one experiment per suite, a parent run per study, a child run per trial.
+
+The only module that imports mlflow. Everything goes through `MlflowClient` with explicit run ids,
+never the fluent `mlflow.start_run`, whose active-run stack is per thread: the runner logs from
+worker threads, and several `gan-bench run` processes may share one store (two workers on one
+study). A child run nests under its parent in the UI through the tag `mlflow.parentRunId`.
+
+Local stores (`sqlite:` and `file:` URIs) are guarded by a file lock next to the store, so two
+processes that create the store, the experiment or a study's parent run at once end up with one
+of each. Every MLflow call retries while sqlite reports "database is locked" (for up to
+`RETRY_SECONDS`) and then raises `TrackingError`: nothing is dropped silently.
+
+Runs carry `gan_bench.owner` ("host:pid") and `gan_bench.heartbeat` (unix seconds), from which
+`Tracker.close_orphans` finds runs left RUNNING by a killed process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import logging
+import math
+import os
+import random
+import shlex
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import urlparse
+from urllib.request import pathname2url, url2pathname
+
+# MLflow 3 sends usage telemetry from a background thread; a benchmark on an offline GPU box
+# should not. An explicit MLFLOW_DISABLE_TELEMETRY=false from the user still wins.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import numpy as np  # noqa: E402
+import sqlalchemy.exc  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from gan_bench.procs import pid_alive  # noqa: E402
+from gan_bench.errors import GanBenchError  # noqa: E402
+
+__all__ = ["TrackingError", "Tracker", "RunHandle", "default_tracking_uri", "ui_command",
+           "git_sha", "KEY_TAG", "OWNER_TAG", "HEARTBEAT_TAG", "PARENT_TAG", "RUN_NAME_TAG"]
+
+KEY_TAG = "gan_bench.key"  # identifies a parent run: one per Optuna study
+OWNER_TAG = "gan_bench.owner"  # "host:pid" of the process working on the run
+HEARTBEAT_TAG = "gan_bench.heartbeat"  # unix seconds of the owner's last sign of life
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
+RUN_NAME_TAG = "mlflow.runName"
+STATE_TAG = "state"  # "orphaned", "interrupted", "resumed"
+ERROR_TAG = "error"  # one-line message of the exception that failed the run
+
+RETRY_SECONDS = 10.0  # how long a call retries a locked sqlite db; MLflow itself waits 20 s/try
+HEARTBEAT_TIMEOUT_S = 600.0  # a run on another host with no heartbeat for this long is dead
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+# MLflow's validation limits (mlflow/utils/validation.py).
+_MAX_PARAM_VALUE = 6000
+_MAX_TAG_VALUE = 8000
+_MAX_PARAMS_PER_BATCH = 100  # also the limit for tags
+_MAX_METRICS_PER_BATCH = 1000
+_MAX_SEARCH_PAGE = 50000
+_TRUNCATED = "...[truncated]"
+
+_NAMED_STORES = ("databricks", "databricks-uc", "uc")  # URIs without a scheme, not paths
+_HOST = socket.gethostname()
+_logger = logging.getLogger(__name__)
+
+# A fresh sqlite db logs every alembic migration at INFO; a retried lock logs a traceback.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+logging.getLogger("mlflow.store.db").setLevel(logging.WARNING)
+logging.getLogger("mlflow.store.db.utils").addFilter(
+    lambda record: not _is_lock_message(record.getMessage()))
+
+
+class TrackingError(GanBenchError):
+    """An MLflow call failed for good (after retries); `error_code` is MLflow's code, if any."""
+
+    def __init__(self, message: str, error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+# ----------------------------------------------------------------------------- module helpers
+
+def default_tracking_uri(output_dir: Path) -> str:
+    """`sqlite:////abs/output_dir/mlflow.db`: absolute, so the store does not follow the cwd."""
+    return "sqlite:///" + pathname2url(str((Path(output_dir) / "mlflow.db").resolve()))
+
+
+def ui_command(uri: str) -> str:
+    """The shell command that opens the MLflow UI on `uri`, e.g. to print after a run."""
+    return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+
+
+def git_sha() -> str:
+    """Short sha of the checkout holding this package, "-dirty" appended if it has changes.
+
+    "unknown" when the package is not in a git checkout (or git is missing).
+    """
+    here = Path(__file__).resolve().parent
+    try:
+        sha = _git(here, "rev-parse", "--short", "HEAD")
+        dirty = _git(here, "status", "--porcelain")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          timeout=10).stdout.strip()
+
+
+def _local_store_path(uri: str) -> Path | None:
+    """The db file of a `sqlite:` URI or the folder of a `file:` store; None for other stores."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        path = uri[len("sqlite:///"):].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
+        return Path(url2pathname(path)).resolve() if path and path != ":memory:" else None
+    if parsed.scheme == "file" or (parsed.scheme == "" and uri not in _NAMED_STORES):
+        return Path(url2pathname(parsed.path)).resolve()
+    return None
+
+
+def _owner() -> str:
+    return f"{_HOST}:{os.getpid()}"
+
+
+def _now_s() -> str:
+    return f"{time.time():.0f}"
+
+
+def _life_tags() -> dict[str, str]:
+    """This process owns the run, alive now."""
+    return {OWNER_TAG: _owner(), HEARTBEAT_TAG: _now_s()}
+
+
+def _is_lock_message(message: str) -> bool:
+    return "database is locked" in message or "database table is locked" in message
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, MlflowException) and exc.error_code == "TEMPORARILY_UNAVAILABLE":
+        return True
+    return isinstance(exc, sqlalchemy.exc.OperationalError) or _is_lock_message(str(exc))
+
+
+def _one_line(exc: BaseException | str, limit: int = 500) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - len(_TRUNCATED)] + _TRUNCATED
+
+
+def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)`, retried with backoff while the store is locked; else TrackingError."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except (MlflowException, OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
+            if not _is_transient(exc) or time.monotonic() >= deadline:
+                code = getattr(exc, "error_code", None)
+                raise TrackingError(f"MLflow could not {what}: {_one_line(exc)}", code) from exc
+        # Jitter: writers that collided once should not collide again on the same schedule.
+        time.sleep(min(delay * random.uniform(0.5, 1.0), max(deadline - time.monotonic(), 0)))
+        delay = min(delay * 2, 1.0)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"opt": {"lr": 1e-4}} -> {"opt.lr": 1e-4}."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _clip(value: Any, limit: int) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit - len(_TRUNCATED)] + _TRUNCATED
+
+
+def _str_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    return {key: _clip(value, _MAX_TAG_VALUE) for key, value in (tags or {}).items()}
+
+
+def _filter_literal(value: str) -> str:
+    """A string literal for an MLflow filter string."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"cannot search for a value with both quote kinds: {value!r}")
+
+
+def _run_record(run: Any) -> dict[str, Any]:
+    info, data = run.info, run.data
+    return {"run_id": info.run_id, "name": info.run_name, "status": info.status,
+            "start_time": info.start_time, "end_time": info.end_time,
+            "parent_id": data.tags.get(PARENT_TAG), "artifact_uri": info.artifact_uri,
+            "params": dict(data.params), "tags": dict(data.tags), "metrics": dict(data.metrics)}
+
+
+def _enable_wal(db: Path) -> None:
+    """Switch a sqlite db to write-ahead logging (persistent; a no-op once done).
+
+    Readers (reports, `mlflow ui`) then no longer block the writer, and a commit costs one
+    fsync: two processes x 4 threads logging metrics ran 2.5x faster than in rollback mode.
+    WAL needs a local filesystem; where it cannot be had the db stays as it was.
+    """
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=RETRY_SECONDS)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as exc:
+        _logger.warning("gan-bench: %s stays in sqlite's rollback-journal mode: %s", db, exc)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    """Exclusive flock on `path` (None: no lock); excludes other threads and processes alike."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------- Tracker
+
+class Tracker:
+    """One MLflow experiment (a suite) in the store at `uri`; safe to share between threads.
+
+    Args:
+        uri: tracking URI, e.g. `default_tracking_uri(output_dir)`; sqlite, file or http(s).
+        experiment: experiment name; got or created (race-safe across processes).
+        artifact_root: where a new experiment keeps artifacts; default `<db folder>/mlartifacts`
+            for local stores (MLflow's default would be `./mlruns` in the cwd); the server's
+            default for remote ones. An existing experiment keeps the location it was made with.
+        tags: experiment tags, set on every construction (later values overwrite).
+
+    Attributes: `uri`, `experiment_id`, `artifact_location` (None: the server decides) and
+    `client`, the underlying `MlflowClient`, for what this class does not cover.
+    """
+
+    def __init__(self, uri: str, experiment: str, *, artifact_root: Path | None = None,
+                 tags: Mapping[str, Any] | None = None) -> None:
+        self.uri = uri
+        store = _local_store_path(uri)
+        self._lock_path = store.with_name(store.name + ".lock") if store else None
+        if artifact_root is not None:
+            self.artifact_location: str | None = Path(artifact_root).resolve().as_uri()
+        else:
+            self.artifact_location = (store.parent / "mlartifacts").as_uri() if store else None
+        # The lock also covers MLflow's creation of a fresh db, which is not safe to race.
+        with _file_lock(self._lock_path):
+            self.client = _call(f"open the tracking store {uri}", MlflowClient, uri)
+            if store and urlparse(uri).scheme == "sqlite":
+                _enable_wal(store)
+            self.experiment_id: str = self._get_or_create_experiment(experiment, _str_tags(tags))
+
+    def _get_or_create_experiment(self, name: str, tags: dict[str, str]) -> str:
+        exp = _call(f"read experiment {name!r}", self.client.get_experiment_by_name, name)
+        if exp is None:
+            try:
+                return _call(f"create experiment {name!r}", self.client.create_experiment, name,
+                             artifact_location=self.artifact_location, tags=tags)
+            except TrackingError as err:  # another process won the race
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            exp = _call(f"read experiment {name!r}", self.client.get_experiment_by_name, name)
+        if exp.lifecycle_stage != "active":
+            raise TrackingError(f"MLflow experiment {name!r} is deleted; restore it with `mlflow "
+                                f"experiments restore --experiment-id {exp.experiment_id}`")
+        for key, value in tags.items():
+            _call("tag the experiment", self.client.set_experiment_tag, exp.experiment_id, key,
+                  value)
+        return exp.experiment_id
+
+    # -- runs
+
+    def parent_run(self, key: str, name: str, *, tags: Mapping[str, Any] | None = None,
+                   params: Mapping[str, Any] | None = None) -> str:
+        """Get or create the parent run tagged `gan_bench.key == key`; returns its run id.
+
+        A rerun reuses the parent (set back to RUNNING, `gan_bench.owner` = this process, `tags`
+        overwritten): never a duplicate, also when two processes ask at once (local stores: the
+        file lock; remote ones: the later of two duplicates is deleted). `params` are
+        logged like `RunHandle.log_params`; MLflow params are immutable, so a value that differs
+        from the one already logged raises TrackingError (put values that may change in tags).
+        """
+        with _file_lock(self._lock_path):
+            found = self._runs_with_key(key)
+            if found:
+                run_id = found[0].info.run_id
+                self._reacquire(found[0], _str_tags(tags))
+            else:
+                run_id = self._create_run(name, None, {**_str_tags(tags), KEY_TAG: key})
+                if self._lock_path is None:  # a remote store: settle a race after the fact
+                    run_id = self._settle_parent(key, run_id)
+        if params:
+            RunHandle(self, run_id).log_params(params)
+        return run_id
+
+    def start_run(self, name: str, *, parent_id: str | None = None,
+                  tags: Mapping[str, Any] | None = None,
+                  params: Mapping[str, Any] | None = None) -> RunHandle:
+        """Create a RUNNING run (a child of `parent_id` if given) and log `params` to it.
+
+        Tags: `tags` plus `mlflow.runName`, `mlflow.parentRunId`, `gan_bench.owner` and a first
+        `gan_bench.heartbeat`. A parent that is not RUNNING (finished by another worker, closed
+        as orphan) is set back to RUNNING. Use the handle as a context manager to end the run.
+        """
+        if parent_id is not None:
+            self._ensure_running(parent_id)
+        handle = RunHandle(self, self._create_run(name, parent_id, _str_tags(tags)), parent_id)
+        try:
+            handle.log_params(params or {})
+        except TrackingError as err:
+            with contextlib.suppress(TrackingError):
+                handle.end("FAILED", {ERROR_TAG: str(err)})
+            raise
+        return handle
+
+    def finish_parent(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a parent run with `status` (FINISHED | FAILED | KILLED) and the current time."""
+        _check_status(status)
+        _call(f"end run {run_id}", self.client.set_terminated, run_id, status)
+
+    def _create_run(self, name: str, parent_id: str | None, tags: dict[str, str]) -> str:
+        tags = {**tags, RUN_NAME_TAG: name, **_life_tags()}
+        if parent_id is not None:
+            tags[PARENT_TAG] = parent_id
+        run = _call(f"create run {name!r}", self.client.create_run, self.experiment_id,
+                    tags=tags, run_name=name)
+        return run.info.run_id
+
+    def _runs_with_key(self, key: str) -> list[Any]:
+        """Active runs tagged with `key`, oldest first."""
+        return list(_call("search runs", self.client.search_runs, [self.experiment_id],
+                          f"tags.`{KEY_TAG}` = {_filter_literal(key)}",
+                          order_by=["attributes.start_time ASC"]))
+
+    def _reacquire(self, run: Any, tags: dict[str, str]) -> None:
+        run_id = run.info.run_id
+        tags = {**tags, **_life_tags()}
+        if run.data.tags.get(STATE_TAG) == "orphaned":
+            tags[STATE_TAG] = "resumed"
+        RunHandle(self, run_id).set_tags(tags)
+        if run.info.status != "RUNNING":
+            _call(f"resume run {run_id}", self.client.update_run, run_id, status="RUNNING")
+
+    def _ensure_running(self, run_id: str) -> None:
+        run = _call(f"read run {run_id}", self.client.get_run, run_id)
+        if run.info.status != "RUNNING":
+            self._reacquire(run, {})
+
+    def _settle_parent(self, key: str, run_id: str) -> str:
+        """Without a lock two processes may both create a parent: all keep the oldest."""
+        oldest = self._runs_with_key(key)[0].info.run_id
+        if oldest != run_id:
+            _call(f"delete duplicate run {run_id}", self.client.delete_run, run_id)
+        return oldest
+
+    # -- reading
+
+    def find_runs(self, filter_string: str = "", max_results: int = 10000) -> list[dict[str, Any]]:
+        """Active runs of this experiment matching an MLflow filter string, oldest first.
+
+        Each is a plain dict: run_id, name, status ("RUNNING" | "FINISHED" | "FAILED" |
+        "KILLED"), start_time and end_time (unix ms; end_time None while running), parent_id,
+        artifact_uri, params (str -> str), tags (str -> str), metrics (key -> the value at its
+        largest step).
+        Example filter: "tags.stage = 'final' and attributes.status = 'FINISHED'".
+        """
+        runs: list[Any] = []
+        token = None
+        while len(runs) < max_results:
+            page = _call("search runs", self.client.search_runs, [self.experiment_id],
+                         filter_string, ViewType.ACTIVE_ONLY,
+                         min(max_results - len(runs), _MAX_SEARCH_PAGE),
+                         ["attributes.start_time ASC"], token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+        return [_run_record(run) for run in runs]
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """Every logged value of metric `key` as (step, value), in step order."""
+        history = _call(f"read metric {key!r}", self.client.get_metric_history, run_id, key)
+        return [(m.step, m.value) for m in sorted(history, key=lambda m: (m.step, m.timestamp))]
+
+    # -- orphans
+
+    def close_orphans(self, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S) -> int:
+        """Mark RUNNING runs whose owner is dead FAILED with tag state=orphaned; return how many.
+
+        Dead: the owner ran on this host and its pid is gone, or on another host and its last
+        heartbeat (else its start time) is older than `heartbeat_timeout` seconds.
+        A parent counts as alive while any of its RUNNING children is. Runs with no
+        `gan_bench.owner` tag (not made by gan-bench) are left alone. Caveat: a reused pid on
+        this host keeps a dead run alive until the next check.
+        """
+        running = [_run_record(run) for run in self._search_all("attributes.status = 'RUNNING'")]
+        now = time.time()
+        alive = {run["run_id"]: _owner_alive(run, now, heartbeat_timeout) for run in running}
+        for run in running:
+            if run["parent_id"] in alive and alive[run["run_id"]]:
+                alive[run["parent_id"]] = True
+        closed = 0
+        for run in running:
+            if not alive[run["run_id"]] and self._close_orphan(run):
+                closed += 1
+        return closed
+
+    def _search_all(self, filter_string: str) -> Iterable[Any]:
+        token = None
+        while True:
+            page = _call("search runs", self.client.search_runs, [self.experiment_id],
+                         filter_string, ViewType.ACTIVE_ONLY, _MAX_SEARCH_PAGE, None, token)
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def _close_orphan(self, run: dict[str, Any]) -> bool:
+        run_id = run["run_id"]
+        # Re-read: the owner may have ended the run since the search.
+        if _call(f"read run {run_id}", self.client.get_run, run_id).info.status != "RUNNING":
+            return False
+        RunHandle(self, run_id).set_tags({STATE_TAG: "orphaned"})
+        beat = run["tags"].get(HEARTBEAT_TAG)
+        end_ms = int(float(beat) * 1000) if beat else None  # None: now
+        _call(f"end run {run_id}", self.client.set_terminated, run_id, "FAILED", end_ms)
+        return True
+
+
+def _owner_alive(run: dict[str, Any], now: float, timeout: float) -> bool:
+    owner = run["tags"].get(OWNER_TAG)
+    if not owner:
+        return True
+    host, _, pid = owner.rpartition(":")
+    if host == _HOST and pid.isdigit():
+        return pid_alive(int(pid))
+    beat = run["tags"].get(HEARTBEAT_TAG)  # set at creation, so later than the start time
+    last = float(beat) if beat else (run["start_time"] or 0) / 1000
+    return now - last < timeout
+
+
+def _check_status(status: str) -> None:
+    if status not in TERMINAL_STATUSES:
+        raise ValueError(f"run status must be one of {', '.join(TERMINAL_STATUSES)}, "
+                         f"not {status!r}")
+
+
+# ----------------------------------------------------------------------------- RunHandle
+
+class RunHandle:
+    """One RUNNING MLflow run; every method may be called from any thread.
+
+    As a context manager it ends the run on exit: FINISHED normally, KILLED with tag
+    state=interrupted on KeyboardInterrupt or SystemExit, FAILED with tag error=<one line> on any other
+    exception, unless the run was already ended inside the block (e.g. a pruned trial).
+    """
+
+    def __init__(self, tracker: Tracker, run_id: str, parent_id: str | None = None) -> None:
+        self.run_id = run_id
+        self.parent_id = parent_id
+        self._tracker = tracker
+        self._client = tracker.client
+        self._ended = False
+        self._end_lock = threading.Lock()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int) -> None:
+        """Log floats (python, numpy or 0-d torch) at `step` in one batch; NaN/inf are skipped."""
+        now_ms = int(time.time() * 1000)
+        entries = [Metric(key, value, now_ms, int(step))
+                   for key, value in ((k, float(v)) for k, v in metrics.items())
+                   if math.isfinite(value)]
+        for chunk in _chunks(entries, _MAX_METRICS_PER_BATCH):
+            self._batch("log metrics", metrics=chunk)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params: nested dicts flattened with dots ("opt.lr"), values stringified.
+
+        A value longer than MLflow's 6000 characters is logged truncated (ending "[truncated]")
+        and in full as the artifact `params/<key>.txt`. Re-logging a value is a no-op; changing
+        one raises TrackingError (MLflow params are immutable).
+        """
+        flat = {key: str(value) for key, value in _flatten(params).items()}
+        for key, value in flat.items():
+            if len(value) > _MAX_PARAM_VALUE:
+                self._log_bytes(value.encode(), f"params/{key}.txt")
+        entries = [Param(key, _clip(value, _MAX_PARAM_VALUE)) for key, value in flat.items()]
+        for chunk in _chunks(entries, _MAX_PARAMS_PER_BATCH):
+            self._batch("log params", params=chunk)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set (overwrite) tags; values stringified, cut at MLflow's 8000 characters."""
+        entries = [RunTag(key, value) for key, value in _str_tags(tags).items()]
+        for chunk in _chunks(entries, _MAX_PARAMS_PER_BATCH):
+            self._batch("set tags", tags=chunk)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """Copy a file or folder into the run's artifacts (under `artifact_path` if given)."""
+        _call(f"log artifact {path}", self._client.log_artifact, self.run_id, str(path),
+              artifact_path)
+
+    def log_image(self, image_uint8: np.ndarray, name: str) -> None:
+        """Log a uint8 image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as a PNG artifact.
+
+        `name` is the artifact path, e.g. "samples/step_001000.png" (".png" added if missing).
+        """
+        from PIL import Image  # a dependency of matplotlib, which gan-bench requires
+
+        image = np.asarray(image_uint8)
+        if image.dtype != np.uint8 or not (image.ndim == 2 or
+                                           (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+            raise ValueError(f"expected a uint8 (H, W) or (H, W, 1|3|4) image, got "
+                             f"{image.dtype} {image.shape}")
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        self._log_bytes(buffer.getvalue(), name if name.endswith(".png") else name + ".png")
+
+    def log_json(self, obj: Any, name: str) -> None:
+        """Log `obj` as an indented JSON artifact (".json" added if missing; Paths etc. as str)."""
+        text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+        self._log_bytes(text.encode(), name if name.endswith(".json") else name + ".json")
+
+    def heartbeat(self) -> None:
+        """Set `gan_bench.heartbeat` to now: the run is alive (see `Tracker.close_orphans`)."""
+        self._batch("heartbeat", tags=[RunTag(HEARTBEAT_TAG, _now_s())])
+
+    def end(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
+        """Set `tags`, then end the run with `status` (FINISHED | FAILED | KILLED); idempotent."""
+        _check_status(status)
+        with self._end_lock:
+            if self._ended:
+                return
+            if tags:
+                self.set_tags(tags)
+            _call(f"end run {self.run_id}", self._client.set_terminated, self.run_id, status)
+            self._ended = True
+
+    def __enter__(self) -> RunHandle:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None:
+            self.end()
+            return False
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            status, tags = "KILLED", {STATE_TAG: "interrupted"}
+        else:
+            status, tags = "FAILED", {ERROR_TAG: f"{type(exc).__name__}: {_one_line(exc)}"}
+        try:
+            self.end(status, tags)
+        except TrackingError as err:  # keep the original exception; mention this one
+            exc.add_note(f"gan-bench: also failed to end the MLflow run: {err}")
+        return False
+
+    def _batch(self, what: str, **entries: Any) -> None:
+        _call(f"{what} for run {self.run_id}", self._client.log_batch, self.run_id,
+              synchronous=True, **entries)
+
+    def _log_bytes(self, data: bytes, name: str) -> None:
+        path = PurePosixPath(name)
+        with tempfile.TemporaryDirectory(prefix="gan-bench-artifact-") as tmp:
+            local = Path(tmp) / path.name
+            local.write_bytes(data)
+            parent = str(path.parent)
+            self.log_artifact(local, None if parent == "." else parent)

@@ -1,0 +1,229 @@
+"""`gan-bench run` end to end on CPU: the smoke suite (ring8), kill + resume, failure
+containment, two workers on PostgreSQL, and a tiny MNIST suite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gan_bench.config import load_suite
+from gan_bench.runner import Runner
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "suites" / "smoke.yaml"
+PG_URL = "postgresql+psycopg2://root@127.0.0.1:5432/test"
+ONE_GAN = "gans=[{name: toy_ns, arch: toy_mlp, loss: non_saturating, arch_options: {size: tiny}}]"
+
+
+def _optuna_counts(storage: str, name: str) -> dict[str, int]:
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=storage)
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def _runs(uri: str, experiment: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], max_results=10000)
+
+
+def _cli(*args: str, cwd: Path) -> list[str]:
+    return [sys.executable, "-m", "gan_bench.cli", *args]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    suite = load_suite(SMOKE, [f"output_dir={out}"])
+    outcome = Runner(suite).run()
+    return suite, outcome
+
+
+def test_smoke_suite_studies_have_the_budget(smoke_run):
+    suite, outcome = smoke_run
+    assert len(outcome.gans) == len(suite.gans) >= 2
+    for gan in outcome.gans:
+        counts = _optuna_counts(outcome.storage_url, gan.study)
+        assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == suite.budget.trials
+        assert "RUNNING" not in counts
+        assert gan.best_value is not None and set(gan.best_params) == {"lr_g", "lr_ratio", "k"}
+
+
+def test_smoke_suite_mlflow_structure(smoke_run):
+    from mlflow.tracking import MlflowClient
+
+    suite, outcome = smoke_run
+    runs = _runs(outcome.tracking_uri, suite.name)
+    parents = [r for r in runs if r.data.tags.get("stage") == "study"]
+    search = [r for r in runs if r.data.tags.get("stage") == "search"]
+    finals = [r for r in runs if r.data.tags.get("stage") == "final"]
+    assert len(parents) == len(suite.gans)
+    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED", "FAILED"}
+    parent_ids = {r.info.run_id for r in parents}
+    assert all(r.data.tags["mlflow.parentRunId"] in parent_ids for r in search + finals)
+    assert len(search) == len(suite.gans) * suite.budget.trials
+    expected_finals = len(suite.gans) * suite.finalists.top * suite.finalists.seeds
+    assert len(finals) == expected_finals and all(r.info.status == "FINISHED" for r in finals)
+    one = next(r for r in search if r.info.status == "FINISHED")
+    for key in ("lr_g", "lr_d", "lr_ratio", "k", "beta1", "beta2", "batch_size", "arch", "loss",
+                "penalty", "seed", "iterations"):
+        assert key in one.data.params, key
+    lr_g, lr_d, ratio = (float(one.data.params[k]) for k in ("lr_g", "lr_d", "lr_ratio"))
+    assert lr_d == pytest.approx(lr_g * ratio, rel=1e-6)
+    client = MlflowClient(outcome.tracking_uri)
+    curve = client.get_metric_history(one.info.run_id, "loss_d")
+    assert len(curve) >= 2 and len({m.step for m in curve}) == len(curve)
+    objective = client.get_metric_history(one.info.run_id, "objective")
+    assert [m.step for m in objective] == [100, 200]
+    arts = [a.path for a in client.list_artifacts(one.info.run_id, "samples")]
+    assert arts == ["samples/step_0000100.png", "samples/step_0000200.png"]
+    for tag in ("suite", "gan", "dataset", "optuna_study", "optuna_trial", "git_sha"):
+        assert tag in one.data.tags
+    for run in finals:
+        for metric in [suite.metrics.objective, *suite.metrics.final]:
+            assert any(k.startswith(f"final/{metric}") or k.startswith("final/modes")
+                       for k in run.data.metrics), (metric, sorted(run.data.metrics))
+        assert "final/objective" in run.data.metrics
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")]
+
+
+def test_rerun_adds_nothing(smoke_run):
+    suite, outcome = smoke_run
+    again = Runner(suite).run()
+    assert again.new_trials == 0 and again.new_finalists == 0
+    runs = _runs(outcome.tracking_uri, suite.name)
+    assert len([r for r in runs if r.data.tags.get("stage") == "study"]) == len(suite.gans)
+
+
+def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(tmp_path):
+    suite = load_suite(SMOKE, [f"output_dir={tmp_path}", "gans=[{name: wgan_toy, arch: toy_mlp, "
+                               "loss: wasserstein, arch_options: {size: tiny}, train: {beta1: 0.0}}]",
+                               "search.lr_g={choices: [0.001, 1.0e+12]}", "search.k=1",
+                               "search.lr_ratio=1.0", "budget.trials=4", "budget.max_failures=10",
+                               "sampler.name=random", "finalists.top=0", "pruner.name=none"])
+    outcome = Runner(suite).run()
+    import optuna
+
+    study = optuna.load_study(study_name=outcome.gans[0].study, storage=outcome.storage_url)
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 4 and failed
+    assert all(t.params["lr_g"] == 1e12 for t in failed)
+    assert all(t.user_attrs["failure_kind"] == "diverged" and "not finite" in t.user_attrs["fail_reason"]
+               for t in failed)
+    runs = _runs(outcome.tracking_uri, suite.name)
+    failed_runs = [r for r in runs if r.info.status == "FAILED"]
+    assert len(failed_runs) == len(failed)
+    assert all("not finite" in r.data.tags["fail_reason"] for r in failed_runs)
+
+
+def _wait_for(proc: subprocess.Popen, log: Path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"process ended early:\n{log.read_text()}")
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not seen in {timeout}s:\n{log.read_text()}")
+
+
+def test_sigkill_mid_trial_then_rerun_completes_the_budget(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "gan_bench.cli", "run", str(SMOKE), "--plain",
+           "--set", f"output_dir={out}", "--set", ONE_GAN, "--set", "budget.iterations=1000",
+           "--set", "budget.eval_every=500", "--set", "budget.trials=2", "--set", "finalists.top=0"]
+    log = tmp_path / "first.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            _wait_for(proc, log, "trial 1:", 120)
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    second = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    suite = load_suite(SMOKE, [f"output_dir={out}", ONE_GAN, "budget.trials=2"])
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    import optuna
+
+    for gan in suite.resolved_gans():
+        study = optuna.load_study(study_name=f"{suite.name}/{gan.name}", storage=storage)
+        states = [t.state.name for t in study.trials]
+        assert states.count("COMPLETE") + states.count("PRUNED") == suite.budget.trials
+        assert "RUNNING" not in states
+    runs = _runs(f"sqlite:///{out / 'mlflow.db'}", suite.name)
+    assert all(r.info.status != "RUNNING" for r in runs)
+    orphaned = [r for r in runs if r.data.tags.get("state") == "orphaned"]
+    assert orphaned, "the killed trial's MLflow run should have been closed as orphaned"
+
+
+def _postgres_or_skip() -> None:
+    try:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("select 1"))
+    except Exception as exc:  # no server on this machine (a laptop): say so
+        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__}); the two-worker "
+                    f"test needs one")
+
+
+def test_two_workers_share_one_study_on_postgresql(tmp_path):
+    _postgres_or_skip()
+    name = f"smoke_pg_{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "out"
+    common = ["--plain", "--set", f"name={name}", "--set", f"output_dir={out}",
+              "--set", f"storage={PG_URL}", "--set", "budget.trials=4", "--set", "finalists.top=0",
+              "--set", ONE_GAN, "--set", "budget.iterations=100", "--set", "budget.eval_every=50"]
+    procs = [subprocess.Popen([sys.executable, "-m", "gan_bench.cli", "run", str(SMOKE), *common,
+                               "--worker", str(w)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, cwd=tmp_path) for w in (0, 1)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(logs)
+    suite = load_suite(SMOKE, [f"name={name}", ONE_GAN])
+    import optuna
+
+    for gan in suite.resolved_gans():
+        study = optuna.load_study(study_name=f"{name}/{gan.name}", storage=PG_URL)
+        done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+        assert len(done) == 4
+        assert len({t.number for t in done}) == 4
+        owners = {t.user_attrs["owner"] for t in study.trials}
+        seeds = {t.user_attrs["sampler_seed"] for t in study.trials}
+        assert len(seeds) == len(owners)  # never two workers with one sampler seed
+
+
+def test_tiny_mnist_suite(tmp_path):
+    pytest.importorskip("gan_bench.metrics.evaluate")
+    from gan_bench.errors import DataUnavailableError
+
+    suite = load_suite(ROOT / "suites" / "smoke_mnist.yaml", [f"output_dir={tmp_path}"])
+    try:
+        outcome = Runner(suite).run()
+    except DataUnavailableError as exc:
+        pytest.skip(f"MNIST not available offline here: {exc}")
+    gan = outcome.gans[0]
+    assert gan.complete + gan.pruned == suite.budget.trials
+    assert 0 < gan.best_value < 4000  # 30 tiny iterations: far from digits, below noise (~2900)
+    runs = _runs(outcome.tracking_uri, suite.name)
+    finals = [r for r in runs if r.data.tags.get("stage") == "final"]
+    assert len(finals) == suite.finalists.top * suite.finalists.seeds
+    assert 1 <= finals[0].data.metrics["final/is_mnist"] <= 10

@@ -1,0 +1,217 @@
+"""`gan-bench score`: npz and PNG inputs agree, --json parses, every bad input is one line and
+exit code 2. Runs `main()` in-process (MNIST replaced by random images, private cache), plus
+two subprocess calls for the real console behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from gan_bench import cli
+from gan_bench.metrics import real_features
+from gan_bench.metrics.samples_io import load_samples
+
+TINY = ["--n-real", "60", "--param", "kid.subset_size=20", "--param", "kid.subsets=5"]
+
+
+@pytest.fixture(autouse=True)
+def tiny_mnist(monkeypatch, tmp_cache):
+    """MNIST replaced by 300/200 random images (stacked_mnist stacks them too); private cache."""
+    from gan_bench.data.mnist import MNIST
+
+    g = np.random.default_rng(0)
+    arrays = {"train_x": g.integers(0, 256, (300, 1, 28, 28), dtype=np.uint8),
+              "train_y": g.integers(0, 10, 300).astype(np.int64),
+              "test_x": g.integers(0, 256, (200, 1, 28, 28), dtype=np.uint8),
+              "test_y": g.integers(0, 10, 200).astype(np.int64)}
+    monkeypatch.setattr(MNIST, "_arrays", lambda data_dir: (arrays, "synthetic test arrays"))
+    real_features.clear_memo()
+    yield
+    real_features.clear_memo()
+
+
+def score(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `gan-bench score ARGS` run through cli.main()."""
+    monkeypatch.setattr(sys, "argv", ["gan-bench", "score", *args])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _images(n: int = 40, c: int = 1, size: int = 28, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, c, size, size), dtype=np.uint8)
+
+
+def _png_folder(folder, images: np.ndarray, mode: str | None = None):
+    from PIL import Image
+
+    folder.mkdir()
+    for i, img in enumerate(images):
+        arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+        Image.fromarray(arr).convert(mode or ("L" if img.shape[0] == 1 else "RGB")).save(
+            folder / f"{i:05d}.png")
+    return folder
+
+
+def test_npz_and_png_folder_give_the_same_numbers(tmp_path, monkeypatch, capsys):
+    images = _images()
+    np.savez(tmp_path / "fake.npz", x=images[:, 0])  # (N, H, W) gets its channel axis
+    _png_folder(tmp_path / "pngs", images)
+    metrics = "fid@random_tiny,kid@random_tiny,is_mnist,modes,prdc@random_tiny"
+    results = []
+    for fake in (tmp_path / "fake.npz", tmp_path / "pngs"):
+        code, out, err = score(monkeypatch, capsys, "--dataset", "mnist", "--fake", str(fake),
+                               "--metrics", metrics, "--json", *TINY)
+        assert code == 0, err
+        results.append({r["metric"]: (r["value"], r["extra"]) for r in json.loads(out)})
+    assert results[0] == results[1]
+    assert set(results[0]) == {"fid@random_tiny", "kid@random_tiny", "is_mnist",
+                               "classes_covered", "kl_to_uniform", "coverage@random_tiny",
+                               "precision@random_tiny", "recall@random_tiny", "density@random_tiny"}
+
+
+def test_rgb_pngs_for_stacked_mnist_and_the_table(tmp_path, monkeypatch, capsys):
+    images = _images(12, c=3)
+    np.savez(tmp_path / "fake.npz", images=images)
+    _png_folder(tmp_path / "pngs", images)
+    args = ["--dataset", "stacked_mnist", "--metrics", "modes,fid@random_tiny", "--n-real", "50",
+            "--param", "modes.n_samples=12"]
+    outs = [score(monkeypatch, capsys, *args, "--fake", str(tmp_path / f), "--json")
+            for f in ("fake.npz", "pngs")]
+    assert outs[0][0] == outs[1][0] == 0 and json.loads(outs[0][1]) == json.loads(outs[1][1])
+    code, out, _ = score(monkeypatch, capsys, *args, "--fake", str(tmp_path / "pngs"))
+    assert code == 0
+    for text in ("modes_covered", "fid@random_tiny", "protocol", "n_samples", "versions:"):
+        assert text in out
+
+
+def test_json_records_carry_their_protocol(tmp_path, monkeypatch, capsys):
+    from gan_bench.data import load_dataset
+
+    np.savez(tmp_path / "pts.npz", load_dataset("ring8", "train", n=2500, seed=1).data.numpy())
+    code, out, err = score(monkeypatch, capsys, "--dataset", "ring8", "--fake",
+                           str(tmp_path / "pts.npz"), "--json")
+    assert code == 0, err
+    records = json.loads(out)
+    assert [r["metric"] for r in records] == ["fid_points", "modes_captured", "high_quality_share"]
+    assert records[1]["value"] == 8 and records[0]["protocol"]["n_real"] == 2500
+    assert records[0]["protocol"]["real_split"] == "test" and records[0]["protocol"]["versions"]
+
+
+def test_png_reading_keeps_pixels_and_order(tmp_path):
+    grey, rgb = _images(3, c=1), _images(3, c=3)
+    np.testing.assert_array_equal(load_samples(_png_folder(tmp_path / "grey", grey)), grey)
+    np.testing.assert_array_equal(load_samples(_png_folder(tmp_path / "rgb", rgb)), rgb)
+
+
+def _write(tmp_path, kind: str):  # one branch per kind of bad input
+    p = tmp_path / "bad"
+    if kind == "missing":
+        return tmp_path / "nope.npz"
+    if kind == "text":
+        p.write_text("hello")
+    elif kind == "empty_dir":
+        p.mkdir()
+    elif kind == "zip_not_npz":
+        with zipfile.ZipFile(p, "w") as zf:
+            zf.writestr("a.txt", "hello")
+    elif kind == "two_arrays":
+        np.savez(p, a=_images(), b=_images())
+    elif kind.startswith("array:"):
+        arrays = {"1d": np.zeros(40, np.uint8), "5d": np.zeros((2, 1, 1, 28, 28), np.uint8),
+                  "float": _images().astype(np.float32) / 255, "rgb": _images(c=3),
+                  "32px": _images(size=32), "few5": _images(5), "few3": _images(3),
+                  "points": np.zeros((40, 2), np.float32)}
+        np.savez(p, x=arrays[kind[6:]])
+    elif kind == "rgba_png":
+        _png_folder(p, _images(2, c=3), mode="RGBA")
+    elif kind == "mixed_png":
+        _png_folder(p, _images(2))
+        from PIL import Image
+
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(p / "zz.png")
+    return p.with_suffix(".npz") if kind in ("two_arrays",) or kind.startswith("array:") else p
+
+
+BAD = [  # (what, fake kind, extra args, message in the one line)
+    ("missing file", "missing", [], "no such file or folder"),
+    ("not npz", "text", [], "not an .npz file or a folder of PNGs"),
+    ("folder without PNGs", "empty_dir", [], "no .png files"),
+    ("zip that is not npz", "zip_not_npz", [], "not a readable .npz"),
+    ("ambiguous npz", "two_arrays", [], "name the samples one of x, images, arr_0"),
+    ("1-D array", "array:1d", [], r"expected images (N, H, W) or (N, C, H, W)"),
+    ("5-D array", "array:5d", [], "expected images"),
+    ("float images", "array:float", [], "must be uint8 0..255"),
+    ("wrong channels", "array:rgb", [], "mnist images are (1, 28, 28)"),
+    ("wrong size", "array:32px", [], "(1, 32, 32) (C, H, W) but mnist"),
+    ("points for mnist", "array:points", [], "must be uint8 0..255"),
+    ("too few for KID subset", "array:few5", ["--metrics", "kid@random_tiny", "--n-real", "60"],
+     "kid@random_tiny needs at least 60 generated samples (subset_size=60)"),
+    ("too few for IS splits", "array:few5", ["--metrics", "is_mnist"], "splits=10"),
+    ("too few for PRDC k+1", "array:few3", ["--metrics", "prdc@random_tiny", "--n-real", "60"],
+     "needs at least 4 generated samples"),
+    ("unknown metric", "array:few5", ["--metrics", "fidd"], "unknown metric 'fidd'"),
+    ("unavailable metric", "array:few5", ["--metrics", "inception_score"],
+     "have no logits (pool3 only); use is_mnist"),
+    ("unknown parameter", "array:few5", ["--metrics", "kid", "--param", "kid.size=3"],
+     "unknown parameter(s) size"),
+    ("malformed parameter", "array:few5", ["--param", "kid=3"], "METRIC.KEY=VALUE"),
+    ("images for points", "array:few5", ["--dataset", "ring8"], "float 2-D points (N, 2)"),
+    ("RGBA PNGs", "rgba_png", [], "PNG mode 'RGBA'"),
+    ("PNGs of two sizes", "mixed_png", [], "differs from"),
+    ("unknown dataset", "array:few5", ["--dataset", "mnistt"], "unknown dataset 'mnistt'"),
+    ("n_real over the split", "array:few5", ["--metrics", "fid_mnist", "--n-real", "201"],
+     "n_real=201 but mnist/test has only 200 samples"),
+]
+
+
+@pytest.mark.parametrize("what, kind, extra, message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_and_exit_2(what, kind, extra, message, tmp_path, monkeypatch, capsys):
+    fake = _write(tmp_path, kind)
+    args = ["--fake", str(fake), *extra]
+    if "--dataset" not in extra:
+        args = ["--dataset", "mnist", *args]
+    code, out, err = score(monkeypatch, capsys, *args)
+    assert code == 2, (what, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in err + out
+
+
+def _gan_bench(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "gan_bench.cli", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_console_score_help_and_a_bad_file(tmp_path):
+    res = _gan_bench("score", "--help")
+    assert res.returncode == 0
+    for option in ("--dataset", "--fake", "--metrics", "--n-real", "--json", "--param"):
+        assert option in res.stdout
+    res = _gan_bench("score", "--dataset", "mnist", "--fake", str(tmp_path / "nope.npz"),
+                     env={"GAN_BENCH_CACHE": str(tmp_path / "cache")})
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().count("\n") == 0 and "no such file or folder" in res.stderr
+
+
+def test_list_metrics_marks_inception_score_unavailable(tmp_path):
+    res = _gan_bench("list", "metrics", "--json", env={"GAN_BENCH_CACHE": str(tmp_path)})
+    assert res.returncode == 0, res.stderr
+    entries = {e["name"]: e for e in json.loads(res.stdout)["metrics"]}
+    assert entries["inception_score"]["available"] is False
+    assert entries["inception_score"]["summary"].startswith("UNAVAILABLE")
+    assert {"fid", "fid_inception", "fid_mnist", "fid_points", "is_mnist", "kid",
+            "precision_recall", "density_coverage", "prdc", "modes"} <= set(entries)
+    assert entries["fid_mnist"]["higher_is_better"] is False
+    assert entries["is_mnist"]["higher_is_better"] is True
