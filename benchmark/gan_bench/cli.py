@@ -254,6 +254,7 @@ def run_cmd(
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a field: --set budget.trials=2 --set gans[0].train.k=3"),
     worker: int = typer.Option(0, "--worker", help="Index of this worker when several processes share one study (0, 1, ...): it offsets the sampler seed."),
     plain: bool = typer.Option(False, "--plain", help="One line per event instead of live bars (automatic when stdout is not a terminal)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write reports/<suite>/leaderboard.md at the end (default on)."),
 ) -> None:
     """Run every GAN's search and finalists; rerunning the same command continues where it stopped."""
     import signal
@@ -268,6 +269,32 @@ def run_cmd(
     with progress:
         outcome = Runner(spec, worker=worker, progress=progress).run()
     _print_outcome(outcome)
+    if report:
+        from gan_bench.report import write_report
+
+        try:
+            path = write_report(outcome.output_dir)
+            out.print(f"report: {path} (regenerate: gan-bench report {outcome.output_dir})")
+        except Exception as exc:  # the runs are recorded; a report problem must not hide that
+            err.print(f"report not written ({type(exc).__name__}: {exc}); the runs are intact: "
+                      f"gan-bench report {outcome.output_dir}", markup=False)
+
+
+@app.command("report")
+def report_cmd(
+    source: str = typer.Argument(..., help="Suite YAML (e.g. suites/smoke.yaml) or a run output dir (e.g. runs/smoke)."),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="Folder for leaderboard.md and figures/; default reports/<suite>."),
+    fmt: str = typer.Option("md", "--format", help="md (renders on GitHub) or html (one standalone page)."),
+    test: str = typer.Option("mannwhitney", "--test", help="Test against the best GAN: mannwhitney (no normality assumed) or welch (t test, for 5+ seeds)."),
+) -> None:
+    """Write the leaderboard (markdown + figures) of a suite's tracked runs; never retrains."""
+    from gan_bench.report import FORMATS, TESTS, write_report
+
+    if fmt not in FORMATS:
+        raise UserInputError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if test not in TESTS:
+        raise UserInputError(f"unknown test {test!r} (known: {', '.join(TESTS)})")
+    print(f"report: {write_report(source, out_dir, fmt, test)}")
 
 
 def main() -> None:

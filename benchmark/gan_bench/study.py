@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 from gan_bench.procs import owner_dead_here, owner_token
 
 __all__ = ["GanStudy", "TrialTicket", "study_name", "default_storage_url", "make_sampler",
-           "make_pruner", "StudyCounts"]
+           "make_pruner", "StudyCounts", "study_records", "param_importances"]
 
 HEARTBEAT_S = int(os.environ.get("GAN_BENCH_HEARTBEAT_S", "20"))  # Optuna's own default is 60
 GRACE_S = int(os.environ.get("GAN_BENCH_GRACE_S", str(HEARTBEAT_S * 6)))  # a few missed beats
@@ -312,3 +312,52 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 60}}
     return {"pool_pre_ping": True}
+
+
+# ----------------------------------------------------------------------------- reading (reports)
+
+def _study_or_none(storage_url: str, name: str) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage_url)
+    except KeyError:  # no such study in the storage
+        return None
+
+
+def study_records(storage_url: str, name: str) -> list[dict[str, Any]]:
+    """Every trial of study `name` as a plain dict, surplus trials left out; [] if no study.
+
+    Keys: number, state ("complete" | "pruned" | "failed" | "running" | "waiting"), value
+    (float or None), params, user_attrs, duration_s (start to end, None while running).
+    """
+    study = _study_or_none(storage_url, name)
+    if study is None:
+        return []
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("surplus"):
+            continue
+        state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
+                 TrialState.FAIL: "failed", TrialState.RUNNING: "running"}.get(t.state, "waiting")
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else None
+        out.append({"number": t.number, "state": state, "value": t.value, "params": dict(t.params),
+                    "user_attrs": dict(t.user_attrs), "duration_s": duration})
+    return out
+
+
+def param_importances(storage_url: str, name: str, seed: int = 0) -> dict[str, float] | None:
+    """Optuna's fANOVA importances {param: share in [0, 1]} of study `name` (seeded).
+
+    None when the study has fewer than 2 completed trials or none of its parameters varied.
+    """
+    study = _study_or_none(storage_url, name)
+    if study is None:
+        return None
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    varied = {k for k in done[0].params if len({t.params.get(k) for t in done}) > 1} if done else set()
+    if len(done) < 2 or not varied:
+        return None
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    imp = optuna.importance.get_param_importances(study, evaluator=evaluator,
+                                                  params=sorted(varied))
+    return {k: float(v) for k, v in sorted(imp.items())}

@@ -1,0 +1,291 @@
+"""Read a suite's tracked runs into a `ReportData`: the Optuna storage through study.py, MLflow
+through tracking.py, artifacts from the store. Reading never trains anything; the only model
+that runs is a finalist's saved generator, to draw the samples of the mode figures.
+
+`source` is a suite YAML (its resolved output dir is read) or an output dir holding
+suite.json next to optuna.db / mlflow.db (the runner writes all three).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from gan_bench.errors import UserInputError
+from gan_bench.report.data import TRIAL_STATES, FinalistRecord, GanRecord, ReportData, TrialRecord
+
+__all__ = ["collect", "resolve_source", "REFERENCES_PATH", "load_references"]
+
+REFERENCES_PATH = Path(__file__).resolve().parent.parent / "assets" / "references.json"
+
+
+def resolve_source(source: str | Path) -> tuple[Any, Path]:
+    """(Suite, output dir) of a suite YAML or an output dir; UserInputError otherwise."""
+    from gan_bench.config import load_suite, parse_suite
+
+    path = Path(source).expanduser()
+    if path.is_file() and path.suffix in (".yaml", ".yml"):
+        suite = load_suite(path)
+        out = suite.resolved_output_dir()
+        if not _has_stores(suite, out):
+            raise UserInputError(f"{path}: no runs in {out} yet (run `gan-bench run {path}` first)")
+        return suite, out
+    if path.is_dir() and (path / "suite.json").is_file():
+        suite = parse_suite(json.loads((path / "suite.json").read_text()), str(path / "suite.json"))
+        if _has_stores(suite, path):
+            return suite, path.absolute()
+    raise UserInputError(f"{source}: neither a suite YAML nor a run output dir (a folder with "
+                         "suite.json, optuna.db and mlflow.db, e.g. runs/smoke)")
+
+
+def _has_stores(suite: Any, out: Path) -> bool:
+    """Both stores exist: a local db in `out`, or a remote URL named by the suite (never create
+    an empty store by reading)."""
+    optuna_ok = bool(suite.storage) or (out / "optuna.db").is_file()
+    return optuna_ok and (bool(suite.tracking_uri) or (out / "mlflow.db").is_file())
+
+
+def load_references(path: Path = REFERENCES_PATH) -> tuple[dict[str, Any], ...] | None:
+    """The measured reference rows (real vs real, noise), or None while not measured."""
+    if not path.is_file():
+        return None
+    return tuple(json.loads(path.read_text()))
+
+
+def _number(text: Any) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except (TypeError, ValueError):
+            pass
+    return text
+
+
+class _Artifacts:
+    """Artifacts of a run: local files when the store is local (also after the output dir was
+    moved), else downloaded through the MLflow client into a temporary folder."""
+
+    def __init__(self, tracker: Any, out: Path, tmp: Path) -> None:
+        self.tracker, self.out, self.tmp = tracker, out, tmp
+
+    def _local(self, run: dict[str, Any]) -> Path | None:
+        uri = run.get("artifact_uri") or ""
+        if urlparse(uri).scheme != "file":
+            return None
+        path = Path(url2pathname(urlparse(uri).path))
+        if not path.exists() and "mlartifacts" in path.parts:
+            path = self.out / Path(*path.parts[path.parts.index("mlartifacts"):])
+        return path if path.exists() else None
+
+    def path(self, run: dict[str, Any], rel: str) -> Path | None:
+        root = self._local(run)
+        if root is not None:
+            return root / rel if (root / rel).exists() else None
+        try:
+            dst = self.tmp / run["run_id"]
+            dst.mkdir(exist_ok=True)
+            return Path(self.tracker.client.download_artifacts(run["run_id"], rel, str(dst)))
+        except Exception:  # noqa: BLE001 - a missing artifact only drops a figure
+            return None
+
+    def last(self, run: dict[str, Any], folder: str) -> Path | None:
+        root = self._local(run)
+        if root is not None:
+            files = sorted((root / folder).glob("*.png"))
+            return files[-1] if files else None
+        names = sorted(f.path for f in self.tracker.client.list_artifacts(run["run_id"], folder))
+        return self.path(run, names[-1]) if names else None
+
+
+def _trial(rec: dict[str, Any]) -> TrialRecord:
+    attrs = rec["user_attrs"]
+    seconds = attrs.get("seconds", rec.get("duration_s"))
+    return TrialRecord(rec["number"], rec["state"], rec["value"] if rec["state"] == "complete" else None,
+                       dict(rec["params"]), None if seconds is None else float(seconds),
+                       attrs.get("failure_kind"), attrs.get("device"))
+
+
+def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str) -> FinalistRecord:
+    path = arts.path(run, "metrics.json")
+    if path is not None:
+        records = json.loads(path.read_text())
+        metrics = {k: float(r["value"]) for k, r in records.items()}
+        protocols = {k: {f: v for f, v in r["protocol"].items() if f != "versions"}
+                     for k, r in records.items()}
+    else:  # a run logged without the artifact: the tags hold the protocol, flattened
+        metrics = {k[6:]: v for k, v in run["metrics"].items() if k.startswith("final/")}
+        protocols = _protocols_from_tags(run["tags"])
+        metrics = {k: v for k, v in metrics.items() if k in protocols}
+    value = run["metrics"].get("final/objective", metrics.get(objective))
+    return FinalistRecord(int(run["tags"].get("seed", 0)), int(run["tags"].get("source_trial", -1)),
+                          float(value), metrics, protocols, run["metrics"].get("train_seconds"))
+
+
+def _protocols_from_tags(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key, text in tags.items():
+        if key.startswith("protocol."):
+            record, _, field = key[len("protocol."):].rpartition(".")
+            out.setdefault(record, {})[field] = json.loads(text) if text[:1] in "{[" else _number(text)
+    return out
+
+
+def _best(trials: Sequence[TrialRecord], higher: bool) -> TrialRecord | None:
+    done = [t for t in trials if t.state == "complete" and t.value is not None]
+    return (max if higher else min)(done, key=lambda t: t.value) if done else None
+
+
+def _search_run(runs: Sequence[dict[str, Any]], number: int) -> dict[str, Any] | None:
+    found = [r for r in runs if r["tags"].get("stage") == "search"
+             and r["tags"].get("optuna_trial") == str(number) and r["status"] == "FINISHED"]
+    return found[-1] if found else None
+
+
+class _Context:
+    """What every GAN of a suite is read with."""
+
+    def __init__(self, suite: Any, out: Path, tracker: Any, storage: str, runs: list[dict[str, Any]],
+                 objective: str, higher: bool, tmp: Path) -> None:
+        self.suite, self.out, self.tracker, self.storage = suite, out, tracker, storage
+        self.runs, self.objective, self.higher = runs, objective, higher
+        self.arts = _Artifacts(tracker, out, tmp)
+
+
+def _gan(ctx: _Context, gan: Any) -> GanRecord:
+    from gan_bench.study import param_importances, study_name, study_records
+
+    name = study_name(ctx.suite.name, gan.name)
+    trials = tuple(_trial(r) for r in study_records(ctx.storage, name) if r["state"] in TRIAL_STATES)
+    runs = [r for r in ctx.runs if r["tags"].get("gan") == gan.name]
+    finals = [r for r in runs if r["tags"].get("stage") == "final" and r["status"] == "FINISHED"]
+    finals.sort(key=lambda r: (int(r["tags"].get("finalist_rank", 0)), int(r["tags"].get("seed", 0))))
+    finalists = tuple(_finalist(r, ctx.arts, ctx.objective) for r in finals)
+    best = _best(trials, ctx.higher)
+    search = _search_run(runs, best.number) if best else None
+    params = {k: _number(v) for k, v in (search or {}).get("params", {}).items()}
+    curve = tuple(ctx.tracker.metric_history(search["run_id"], "objective")) if search else ()
+    spec = gan.spec
+    record = GanRecord(gan.name, f"{spec.arch} / {spec.loss} / {spec.penalty}", trials, finalists,
+                       best.number if best else None, {**params, **(best.params if best else {})},
+                       curve, importances=param_importances(ctx.storage, name))
+    return _with_samples(ctx, record, finals)
+
+
+def _with_samples(ctx: _Context, gan: GanRecord, finals: list[dict[str, Any]]) -> GanRecord:
+    """Add the best finalist's last sample grid and its mode-figure samples."""
+    from dataclasses import replace
+
+    from gan_bench.report import samples
+    from gan_bench.runner import EVAL_SEED
+
+    if not finals:
+        return gan
+    pick = (max if ctx.higher else min)(range(len(finals)), key=lambda i: gan.finalists[i].objective)
+    run, fin = finals[pick], gan.finalists[pick]
+    grid = ctx.arts.last(run, "samples")
+    gan = replace(gan, samples_png=grid.read_bytes() if grid else None)
+    ckpt = ctx.arts.path(run, f"checkpoint/{run['run_id']}_G.pt")
+    kind = _dataset_kind(ctx.suite.dataset.name)
+    if ckpt is None or (kind != "points" and ctx.suite.dataset.name != "mnist"):
+        return gan
+    key = "modes_captured" if kind == "points" else "classes_covered"
+    n = int(fin.protocols.get(key, {}).get("n_fake") or samples.N_POINTS)
+    note = f"{n} samples each, z seed {EVAL_SEED} as at evaluation"
+    if kind == "points":
+        pts = samples.mixture_points(ckpt, EVAL_SEED, n)
+        return replace(gan, points=tuple(map(tuple, pts.round(5).tolist())), samples_note=note)
+    return replace(gan, class_counts=tuple(samples.class_counts(ckpt, EVAL_SEED, n)), samples_note=note)
+
+
+def _dataset_kind(name: str) -> str:
+    from gan_bench.registry import DATASETS
+
+    return DATASETS.get(name).kind
+
+
+def _directions(suite: Any, keys: set[str]) -> tuple[str, dict[str, bool]]:
+    """(objective record key, {record key: higher is better}) from the metric catalogue."""
+    from gan_bench.metrics.evaluate import Evaluator
+
+    m, ds = suite.metrics, suite.dataset
+    ev = Evaluator(ds.name, real_split=ds.eval_split, metrics=[m.objective, *m.final],
+                   n_real=m.n_real, dataset_options=dict(ds.options))
+    objective = ev.primary(m.objective)
+    return objective, {k: ev.higher_is_better(k) for k in sorted(keys | {objective})}
+
+
+def _dataset_text(suite: Any) -> str:
+    ds = suite.dataset
+    subset = f", first {ds.subset} samples" if ds.subset else ""
+    options = f", options {json.dumps(ds.options, sort_keys=True)}" if ds.options else ""
+    return f"{ds.name} ({ds.train_split} split{subset}{options}; metrics on {ds.eval_split})"
+
+
+def _budget_text(suite: Any) -> str:
+    b, m, f = suite.budget, suite.metrics, suite.finalists
+    length = f"{b.iterations} iterations" if b.iterations else f"{b.epochs:g} epochs"
+    return (f"{b.trials} trials per GAN of {length} (eval every {b.eval_every or 'end'}); "
+            f"sampler {suite.sampler.name} seed {suite.sampler.seed}, pruner {suite.pruner.name}; "
+            f"search scored on {m.n_fake_search} samples, finalists (top {f.top} x {f.seeds} "
+            f"seeds) on {m.n_fake}")
+
+
+def _date(runs: Sequence[dict[str, Any]]) -> str:
+    ends = [r["end_time"] for r in runs if r.get("end_time")]
+    if not ends:
+        return "no finished runs"
+    return datetime.fromtimestamp(max(ends) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _hardware(runs: Sequence[dict[str, Any]], gans: Sequence[GanRecord]) -> str:
+    devices = {t.device for g in gans for t in g.trials if t.device}
+    devices |= {r["params"]["device"] for r in runs if "device" in r["params"]}
+    torch = sorted({r["tags"]["version.torch"] for r in runs if "version.torch" in r["tags"]})
+    return f"{', '.join(sorted(devices)) or 'unknown device'}; torch {', '.join(torch) or 'unknown'}"
+
+
+def _versions(runs: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Package versions the newest run with versions recorded (its metrics' protocol)."""
+    tags = [r["tags"] for r in runs if any(k.startswith("version.") for k in r["tags"])]
+    return {k[len("version."):]: v for k, v in (tags[-1] if tags else {}).items()
+            if k.startswith("version.")}
+
+
+def _centres(suite: Any) -> tuple[tuple[tuple[float, float], ...] | None, float | None]:
+    if _dataset_kind(suite.dataset.name) != "points":
+        return None, None
+    from gan_bench.data import load_dataset
+
+    meta = load_dataset(suite.dataset.name, suite.dataset.eval_split, **suite.dataset.options).meta
+    return tuple(tuple(c) for c in meta["centres"]), float(meta["sigma"])
+
+
+def collect(source: str | Path, references: Path = REFERENCES_PATH,
+            test: str = "mannwhitney") -> ReportData:
+    """ReportData of the suite at `source` (suite YAML or output dir); see the module doc."""
+    from gan_bench.study import default_storage_url
+    from gan_bench.tracking import Tracker, default_tracking_uri
+
+    suite, out = resolve_source(source)
+    storage = suite.storage or default_storage_url(out)
+    tracker = Tracker(suite.tracking_uri or default_tracking_uri(out), suite.name)
+    runs = tracker.find_runs()
+    objective, directions = _directions(suite, set())
+    higher = directions[objective]
+    with tempfile.TemporaryDirectory(prefix="gan-bench-report-") as tmp:
+        ctx = _Context(suite, out, tracker, storage, runs, objective, higher, Path(tmp))
+        gans = tuple(_gan(ctx, g) for g in suite.resolved_gans())
+    keys = {k for g in gans for f in g.finalists for k in f.metrics}
+    centres, sigma = _centres(suite)
+    return ReportData(
+        suite=suite.name, description=suite.description, dataset=suite.dataset.name,
+        dataset_text=_dataset_text(suite), objective=objective,
+        directions=_directions(suite, keys)[1], budget_text=_budget_text(suite), date=_date(runs),
+        git_shas=tuple(sorted({r["tags"]["git_sha"] for r in runs if "git_sha" in r["tags"]})),
+        hardware=_hardware(runs, gans), versions=_versions(runs), gans=gans,
+        references=load_references(references), centres=centres, sigma=sigma, test=test)

@@ -1,0 +1,254 @@
+"""`render(data) -> (markdown, figures)`: a pure function of the run records (STYLE.md 12).
+
+No I/O, no clock, no randomness beyond seeded bootstraps: the same ReportData gives the same
+markdown byte for byte (tests/golden/leaderboard_synthetic.md pins it).
+
+Rows are (GAN, evaluation protocol) pairs; rows whose finalists were scored under different
+protocols (extractor, weights, resize, n_real, n_fake, real split, parameters) sit in separate
+tables and are never ranked against each other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from gan_bench.report.data import FinalistRecord, GanRecord, ReportData
+from gan_bench.report.figures import FigureSpec, figure_specs
+from gan_bench.report.findings import findings
+from gan_bench.report.stats import ALPHA, CONFIDENCE, Comparison, bootstrap_ci, compare_to_best
+
+__all__ = ["render", "Row", "protocol_groups", "rank_rows", "METRIC_ORDER"]
+
+# Column order of the secondary metrics (others follow alphabetically).
+METRIC_ORDER = ("fid_mnist", "fid_inception", "fid_points", "fid", "is_mnist", "kid", "precision",
+                "recall", "density", "coverage", "classes_covered", "modes_covered",
+                "modes_captured", "high_quality_share", "kl_to_uniform")
+PROTOCOL_COLUMNS = ("extractor", "extractor_sha256", "resize", "n_real", "n_fake", "real_split")
+SEARCH_PARAMS = ("lr_g", "lr_d", "lr_ratio", "k", "beta1")
+MISSING = "-"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a leaderboard: a GAN's finalists that share one protocol."""
+
+    gan: GanRecord
+    finalists: tuple[FinalistRecord, ...]
+    protocol: dict[str, dict[str, Any]]  # record key -> protocol ({} without finalists)
+
+    @property
+    def values(self) -> list[float]:
+        return [f.objective for f in self.finalists]
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.values) / len(self.values) if self.finalists else None
+
+    def metric_mean(self, key: str) -> float | None:
+        vals = [f.metrics[key] for f in self.finalists if key in f.metrics]
+        return sum(vals) / len(vals) if vals else None
+
+
+def _signature(protocols: dict[str, dict[str, Any]]) -> str:
+    return json.dumps(protocols, sort_keys=True, default=str)
+
+
+def protocol_groups(gans: Sequence[GanRecord]) -> list[list[Row]]:
+    """Rows grouped by protocol: biggest group first; GANs without finalists last, alone."""
+    groups: dict[str, list[Row]] = {}
+    for gan in gans:
+        by_sig: dict[str, list[FinalistRecord]] = {}
+        for f in gan.finalists:
+            by_sig.setdefault(_signature(f.protocols), []).append(f)
+        if not by_sig:
+            groups.setdefault("", []).append(Row(gan, (), {}))
+        for sig, fs in by_sig.items():
+            groups.setdefault(sig, []).append(Row(gan, tuple(fs), fs[0].protocols))
+    keys = sorted((k for k in groups if k), key=lambda k: -len(groups[k]))
+    return [groups[k] for k in keys] + ([groups[""]] if "" in groups else [])
+
+
+def _best_search(gan: GanRecord, higher: bool) -> float | None:
+    values = [t.value for t in gan.trials if t.state == "complete" and t.value is not None]
+    return (max(values) if higher else min(values)) if values else None
+
+
+def rank_rows(rows: Sequence[Row], higher: bool) -> list[Row]:
+    """Best first by the finalists' mean objective (the search's best when none), then name."""
+    def key(row: Row) -> tuple[int, float, str]:
+        value = row.mean if row.finalists else _best_search(row.gan, higher)
+        if value is None:
+            return (1, 0.0, row.gan.name)
+        return (0, -value if higher else value, row.gan.name)
+    return sorted(rows, key=key)
+
+
+# ----------------------------------------------------------------------------- formatting
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return MISSING if value is None else f"{value:.{digits}g}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return out + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
+def _arrow(data: ReportData, key: str) -> str:
+    if key not in data.directions:
+        return key
+    return f"{key} {'↑' if data.directions[key] else '↓'}"
+
+
+def _marker(row: Row, best: Row, comparisons: dict[str, Comparison]) -> str:
+    if row is best:
+        return "best"
+    c = comparisons.get(row.gan.name)
+    if c is None or c.p_holm is None:
+        return "too few seeds"
+    return f"{c.p_holm:.2g} {'*' if c.significant else 'n.s.'}"
+
+
+def _ci(row: Row) -> str:
+    if not row.finalists:
+        return MISSING
+    ci = bootstrap_ci(row.values)
+    return "n=1: no CI" if ci is None else f"[{_num(ci[0])}, {_num(ci[1])}]"
+
+
+# ----------------------------------------------------------------------------- sections
+
+def _header(data: ReportData) -> list[str]:
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(data.versions.items())) or MISSING
+    shas = ", ".join(data.git_shas) or MISSING
+    if len(data.git_shas) > 1:
+        shas += " (runs from several commits)"
+    facts = [("dataset", data.dataset_text), ("objective", _arrow(data, data.objective)),
+             ("budget", data.budget_text), ("date", f"{data.date} (newest run end)"),
+             ("git sha", shas), ("hardware", data.hardware), ("packages", versions)]
+    lines = [f"# Leaderboard: {data.suite}", ""]
+    if data.description:
+        lines += [data.description, ""]
+    return lines + _table(("", ""), [(f"**{k}**", v) for k, v in facts]) + [""]
+
+
+def _protocol_table(protocol: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    for key in _metric_keys([protocol]):
+        p = protocol[key]
+        cells = [MISSING if p.get(c) is None else str(p[c]) for c in PROTOCOL_COLUMNS]
+        params = json.dumps(p.get("params") or {}, sort_keys=True)
+        rows.append([key, *cells, f"`{params}`"])
+    return _table(("record", *PROTOCOL_COLUMNS, "params"), rows)
+
+
+def _metric_keys(protocols: Sequence[dict[str, Any]]) -> list[str]:
+    keys = {k for p in protocols for k in p}
+    order = {k: i for i, k in enumerate(METRIC_ORDER)}
+    return sorted(keys, key=lambda k: (order.get(k, len(order)), k))
+
+
+def _leaderboard(data: ReportData, rows: list[Row]) -> list[str]:
+    higher = data.higher_is_better
+    rows = rank_rows(rows, higher)
+    scored = [r for r in rows if r.finalists]
+    best = scored[0] if scored else None
+    comparisons = {}
+    if best is not None:
+        groups = {r.gan.name: r.values for r in scored}
+        comparisons = compare_to_best(groups, best.gan.name, data.test)
+    extra = [k for k in _metric_keys([r.protocol for r in rows]) if k != data.objective]
+    header = ["rank", "GAN", f"{_arrow(data, data.objective)} final mean",
+              f"{CONFIDENCE:.0%} CI", "seeds", "vs best", "best search",
+              *[_arrow(data, k) for k in extra]]
+    body = []
+    for i, row in enumerate(rows, 1):
+        body.append([str(i) if row.finalists else MISSING, f"{row.gan.name}", _num(row.mean),
+                     _ci(row), str(len(row.finalists)),
+                     _marker(row, best, comparisons) if row.finalists else MISSING,
+                     _num(_best_search(row.gan, higher)),
+                     *[_num(row.metric_mean(k)) for k in extra]])
+    return _table(header, body)
+
+
+def _seconds_unit(data: ReportData) -> str:
+    devices = {t.device.split(":")[0] for g in data.gans for t in g.trials if t.device}
+    return {frozenset({"cpu"}): "CPU-s", frozenset({"cuda"}): "GPU-s"}.get(frozenset(devices), "s")
+
+
+def _search_table(data: ReportData, order: Sequence[GanRecord]) -> list[str]:
+    unit = _seconds_unit(data)
+    body = []
+    for gan in order:
+        trials = gan.trials
+        secs = [t.seconds for t in trials if t.seconds is not None]
+        total = sum(secs) + sum(f.train_seconds or 0.0 for f in gan.finalists)
+        counts = "/".join(str(sum(t.state == s for t in trials)) for s in ("complete", "pruned", "failed"))
+        params = [_num(_float(gan.best_params.get(p)), 3) for p in SEARCH_PARAMS]
+        body.append([gan.name, gan.combination,
+                     MISSING if gan.best_trial is None else f"#{gan.best_trial}", *params, counts,
+                     _num(sum(secs) / len(secs) if secs else None, 3), f"{total:.0f}"])
+    return _table(("GAN", "arch / loss / penalty", "best trial", *SEARCH_PARAMS,
+                   "complete/pruned/failed", f"{unit} per trial", f"{unit} total"), body)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _references(data: ReportData, protocol: dict[str, dict[str, Any]]) -> list[str]:
+    if data.references is None:
+        return ["(reference rows not measured yet)"]
+    refs = [r for r in data.references
+            if r.get("dataset") == data.dataset and r.get("metric") in data.directions]
+    if not refs:
+        return [f"(no reference rows for {data.dataset} and these metrics)"]
+    body = [[str(r.get("label", "")), _arrow(data, r["metric"]), _num(_float(r.get("value"))),
+             _same_protocol(r.get("protocol") or {}, protocol.get(r["metric"]))] for r in refs]
+    return _table(("reference", "record", "value", "protocol vs the first table"), body)
+
+
+def _same_protocol(ref: dict[str, Any], ours: dict[str, Any] | None) -> str:
+    if ours is None:
+        return "no finalist scored this record"
+    diff = [f"{c} {ref.get(c)} vs {ours.get(c)}" for c in PROTOCOL_COLUMNS if ref.get(c) != ours.get(c)]
+    return "same" if not diff else "differs: " + "; ".join(diff)
+
+
+LEGEND = (f"Ranked by the finalists' mean objective (one finalist per seed; CI: {CONFIDENCE:.0%} "
+          "percentile bootstrap of the mean). *vs best*: Holm-adjusted two-sided p of {test} "
+          f"against the best row; `*` below {ALPHA}, `n.s.` not significant. *best search*: the "
+          "best trial's objective during the search, on fewer samples (not comparable with the "
+          "final column). Other columns: finalists' means.")
+
+
+def render(data: ReportData) -> tuple[str, dict[str, FigureSpec | bytes]]:
+    """(leaderboard markdown, {file name under figures/: FigureSpec or PNG bytes})."""
+    groups = protocol_groups(data.gans)
+    test = {"mannwhitney": "Mann-Whitney U", "welch": "Welch's t"}[data.test]
+    lines = _header(data) + ["## Leaderboard", "", LEGEND.format(test=test), ""]
+    if len([g for g in groups if g[0].finalists]) > 1:
+        lines += ["The finalists were scored under different evaluation protocols: each table "
+                  "below holds one protocol, and rows of different tables are not ranked "
+                  "against each other.", ""]
+    order: list[GanRecord] = []
+    for i, rows in enumerate(groups, 1):
+        title = f"Protocol {chr(64 + i)}" if rows[0].finalists else "GANs without finalist runs"
+        lines += [f"### {title}", ""] + _leaderboard(data, rows) + [""]
+        if rows[0].finalists:
+            lines += ["Evaluation protocol:", ""] + _protocol_table(rows[0].protocol) + [""]
+        order += [r.gan for r in rank_rows(rows, data.higher_is_better) if r.gan not in order]
+    lines += ["## Search and cost", "", "Best hyperparameters of each GAN's best trial; seconds "
+              "are wall seconds per search trial and in total (search trials plus finalist "
+              "training).", ""] + _search_table(data, order) + [""]
+    first = groups[0][0].protocol if groups else {}
+    lines += ["## Reference rows", ""] + _references(data, first) + [""]
+    lines += ["## What the search found", ""] + findings(data) + [""]
+    figs, fig_lines = figure_specs(data)
+    lines += ["## Figures", ""] + fig_lines
+    return "\n".join(lines).rstrip() + "\n", figs

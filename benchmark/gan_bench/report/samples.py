@@ -1,0 +1,67 @@
+"""Samples of a saved generator for the mode figures: no training, only G's forward pass.
+
+A finalist's checkpoint holds {"G": state_dict, "config": Trainer.resolved_config()}; G is
+rebuilt from the config's architecture and fed z from the evaluation seed, so the points (or
+digits) drawn are the ones the finalist's metrics scored (the same z, batch by batch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["load_generator", "generate", "mixture_points", "class_counts", "N_POINTS"]
+
+N_POINTS = 2500  # PacGAN scores 2,500 samples on the 2-D mixtures
+BATCH = 500  # Trainer.generate's batch: z drawn in the same order as at evaluation
+
+
+def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """(G in eval mode on the CPU, resolved config) from a finalist checkpoint `*_G.pt`."""
+    from gan_bench.catalogue import load_builtins
+    from gan_bench.models.base import build_models
+    from gan_bench.registry import DATASETS
+
+    load_builtins()
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    config = ckpt["config"]
+    gan = config["gan"]
+    shape = DATASETS.get(config["data"]["dataset"]).shape
+    G, _ = build_models(gan["arch"], shape, **gan["arch_options"])
+    G.load_state_dict(ckpt["G"])
+    return G.eval(), config
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, config: dict[str, Any], n: int, seed: int) -> torch.Tensor:
+    """n samples from seeded z: float32 (n, 2) points or images in [-1, 1] (n, C, H, W)."""
+    options = config["gan"]["arch_options"]
+    conditional, n_classes = bool(options.get("conditional")), int(options.get("n_classes", 10))
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, n, BATCH):
+        m = min(BATCH, n - start)
+        z = G.sample_z(m, generator=gen, device="cpu")
+        y = torch.arange(start, start + m) % n_classes if conditional else None
+        out.append(G(z, y).float())
+    return torch.cat(out)
+
+
+def mixture_points(path: str | Path, seed: int, n: int = N_POINTS) -> np.ndarray:
+    """float64 (n, 2) points of a 2-D mixture generator."""
+    G, config = load_generator(path)
+    return generate(G, config, n, seed).numpy().astype(np.float64)
+
+
+def class_counts(path: str | Path, seed: int, n: int) -> list[int]:
+    """Histogram (10,) of the shipped MNIST classifier's argmax over n generated digits."""
+    from gan_bench.metrics.features import extract, get_extractor
+    from gan_bench.train.trainer import to_uint8
+
+    G, config = load_generator(path)
+    images = to_uint8(generate(G, config, n, seed))
+    logits = extract(get_extractor("mnist_classifier", "cpu"), images, kind="logits")
+    return np.bincount(logits.argmax(dim=1).numpy(), minlength=10).tolist()
