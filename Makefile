@@ -21,9 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(VENV)/bin/gan-bench data prepare mnist
-	$(VENV)/bin/gan-bench data info mnist
-	$(VENV)/bin/gan-bench list
+	$(VENV)/bin/gan-bench run suites/quickstart.yaml
 
 clean-runs:
 	rm -rf runs mlruns mlflow.db optuna.db

@@ -236,7 +236,8 @@ def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
         best = "-" if g.best_value is None else f"{g.best_value:.4g}"
         table.add_row(g.name, best, mean, str(g.complete), str(g.pruned), str(g.failed),
                       format_params(g.best_params))
-    out.print(table)
+    wide = out if out.is_terminal else Console(width=160)  # logs default to 80 columns
+    wide.print(table)
     if outcome.new_trials == 0 and outcome.new_finalists == 0:
         out.print("nothing new to run: every study already has its budgeted trials and finalists "
                   "(raise budget.trials or finalists to add more)")
