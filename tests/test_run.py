@@ -227,3 +227,97 @@ def test_tiny_mnist_suite(tmp_path):
     finals = [r for r in runs if r.data.tags.get("stage") == "final"]
     assert len(finals) == suite.finalists.top * suite.finalists.seeds
     assert 1 <= finals[0].data.metrics["final/is_mnist"] <= 10
+
+
+def test_ctrl_c_marks_the_trial_and_exits_130(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "gan_bench.cli", "run", str(SMOKE), "--plain", "--no-report",
+           "--set", f"output_dir={out}", "--set", ONE_GAN, "--set", "budget.iterations=100000",
+           "--set", "budget.eval_every=50000", "--set", "budget.trials=2"]
+    log = tmp_path / "run.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
+        _wait_for(proc, log, "trial 0:", 120)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130, log.read_text()
+    assert "run the same command again" in log.read_text()
+    import optuna
+
+    study = optuna.load_study(study_name="smoke/toy_ns", storage=f"sqlite:///{out / 'optuna.db'}")
+    states = [(t.state.name, t.user_attrs.get("failure_kind")) for t in study.trials]
+    assert ("FAIL", "interrupted") in states and all(s != "RUNNING" for s, _ in states)
+    assert [t.state.name for t in study.trials].count("WAITING") == 1  # its params, queued again
+    runs = _runs(f"sqlite:///{out / 'mlflow.db'}", "smoke")
+    trial_runs = [r for r in runs if r.data.tags.get("stage") == "search"]
+    assert [(r.info.status, r.data.tags.get("state")) for r in trial_runs] == [("KILLED", "interrupted")]
+    assert all(r.info.status != "RUNNING" for r in runs)
+
+
+def test_an_error_in_our_code_is_recorded_and_raised(tmp_path, monkeypatch):
+    from gan_bench.metrics.evaluate import Evaluator
+
+    def broken(self, fake, metrics=None):
+        raise RuntimeError("bug in a metric")
+
+    monkeypatch.setattr(Evaluator, "evaluate", broken)
+    suite = load_suite(SMOKE, [f"output_dir={tmp_path}", ONE_GAN, "budget.trials=2"])
+    with pytest.raises(RuntimeError, match="bug in a metric"):
+        Runner(suite).run()
+    import optuna
+
+    study = optuna.load_study(study_name="smoke/toy_ns", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    [trial] = study.trials
+    assert trial.state.name == "FAIL" and trial.user_attrs["failure_kind"] == "error"
+    assert "bug in a metric" in trial.user_attrs["fail_reason"]
+    runs = _runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "smoke")
+    search = [r for r in runs if r.data.tags.get("stage") == "search"]
+    assert [r.info.status for r in search] == ["FAILED"]
+    assert all(r.info.status != "RUNNING" for r in runs)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    import socket
+
+    root = tmp_path_factory.mktemp("mlflow_server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    proc = subprocess.Popen([str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{root}/db.sqlite",
+                             "--artifacts-destination", str(root / "art"), "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.skip("mlflow server did not start")
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.skip("mlflow server did not answer within 90 s")
+    yield url, root
+    proc.terminate()
+    proc.wait(30)
+
+
+def test_an_http_tracking_server_works(tmp_path, mlflow_server):
+    url, root = mlflow_server
+    suite = load_suite(SMOKE, [f"output_dir={tmp_path}", ONE_GAN, "budget.trials=1",
+                               "finalists.seeds=1", f"tracking_uri={url}", "search.k=1",
+                               "search.lr_ratio=1.0", "search.lr_g=0.001"])
+    outcome = Runner(suite).run()
+    runs = _runs(url, suite.name)
+    assert sorted(r.data.tags["stage"] for r in runs) == ["final", "search", "study"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert not (tmp_path / "mlartifacts").exists()  # artifacts went to the server's store
+    assert list((root / "art").rglob("*.png")) and outcome.tracking_uri == url

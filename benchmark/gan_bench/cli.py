@@ -11,6 +11,7 @@ import logging
 import sys
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -303,6 +304,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         rc = app(standalone_mode=False)  # returns the code of typer.Exit / SystemExit
+        if rc == 130:  # typer turns Ctrl-C into a return value of 130
+            raise KeyboardInterrupt
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except UserInputError as exc:
@@ -312,15 +315,13 @@ def main() -> None:
     except GanBenchError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
         err.print("interrupted: what was recorded is intact (a trial in flight is marked and will "
                   "be retried); run the same command again to continue", markup=False)
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
             sys.exit(2)

@@ -131,7 +131,8 @@ class Runner:
                                    dataset_options=dict(s.dataset.options))
         self.direction = "maximize" if self.evaluator.higher_is_better(self.objective) else "minimize"
         self.git_sha = git_sha()
-        self.tracker = Tracker(self.tracking_uri, s.name, artifact_root=self.out / "mlartifacts",
+        # artifacts: <db folder>/mlartifacts for a local store, the server's own store for http
+        self.tracker = Tracker(self.tracking_uri, s.name,
                                tags={"suite": s.name, "dataset": s.dataset.name,
                                      "objective": self.objective, "direction": self.direction})
         closed = self.tracker.close_orphans()

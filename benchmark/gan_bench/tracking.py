@@ -100,6 +100,8 @@ def default_tracking_uri(output_dir: Path) -> str:
 
 def ui_command(uri: str) -> str:
     """The shell command that opens the MLflow UI on `uri`, e.g. to print after a run."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser (the MLflow server is already running)"
     return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
 
 
