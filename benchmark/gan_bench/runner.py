@@ -13,6 +13,8 @@ and frames of different trials are comparable.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +133,7 @@ class Runner:
                                    dataset_options=dict(s.dataset.options))
         self.direction = "maximize" if self.evaluator.higher_is_better(self.objective) else "minimize"
         self.git_sha = git_sha()
+        self.hardware = describe_hardware(self.device)
         # artifacts: <db folder>/mlartifacts for a local store, the server's own store for http
         self.tracker = Tracker(self.tracking_uri, s.name,
                                tags={"suite": s.name, "dataset": s.dataset.name,
@@ -355,7 +358,7 @@ class Runner:
         return {"suite": s.name, "gan": gan.name, "dataset": s.dataset.name, "stage": stage,
                 "optuna_study": study.name, "optuna_storage": _redact(self.storage_url),
                 "git_sha": self.git_sha, "objective": self.objective, "direction": self.direction,
-                "worker": str(self.worker)}
+                "worker": str(self.worker), "hardware": self.hardware}
 
     def _spec_params(self, gan: Any) -> dict[str, Any]:
         spec = gan.spec
@@ -380,6 +383,21 @@ class Runner:
             versions = next(iter(records.values())).protocol.get("versions") or {}
             tags.update({f"version.{k}": str(v) for k, v in versions.items()})
         return tags
+
+
+def describe_hardware(device: torch.device) -> str:
+    """"NVIDIA H100 80GB HBM3" or "Intel(R) Xeon(R) ... x 2 cores": goes with every run."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} x {os.cpu_count()} cores"
 
 
 def _redact(url: str) -> str:

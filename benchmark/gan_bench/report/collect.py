@@ -246,7 +246,10 @@ def _hardware(runs: Sequence[dict[str, Any]], gans: Sequence[GanRecord]) -> str:
     devices = {t.device for g in gans for t in g.trials if t.device}
     devices |= {r["params"]["device"] for r in runs if "device" in r["params"]}
     torch = sorted({r["tags"]["version.torch"] for r in runs if "version.torch" in r["tags"]})
-    return f"{', '.join(sorted(devices)) or 'unknown device'}; torch {', '.join(torch) or 'unknown'}"
+    machines = sorted({r["tags"]["hardware"] for r in runs if r["tags"].get("hardware")})
+    where = f" ({'; '.join(machines)})" if machines else ""
+    return (f"{', '.join(sorted(devices)) or 'unknown device'}{where}; "
+            f"torch {', '.join(torch) or 'unknown'}")
 
 
 def _versions(runs: Sequence[dict[str, Any]]) -> dict[str, str]:
