@@ -140,7 +140,8 @@ def _print_suite(suite) -> None:  # type: ignore[no-untyped-def]
         fixed = ", ".join(f"{k}={v}" for k, v in gan.trial_train().items() if k not in gan.search)
         print(f"  {gan.name}: {spec.arch} / {spec.loss} / {spec.penalty}; searches {searched}"
               + (f"; fixed {fixed}" if fixed else ""))
-    print(f"budget: {b.trials} trials per GAN, {length}, eval every {b.eval_every or 'end'}; "
+    packed = "" if b.packed_trials == 1 else f", packed trials {b.packed_trials}"
+    print(f"budget: {b.trials} trials per GAN, {length}, eval every {b.eval_every or 'end'}{packed}; "
           f"sampler {suite.sampler.name}, pruner {suite.pruner.name}")
     print(f"metrics: objective {suite.metrics.objective}, final {', '.join(suite.metrics.final) or '-'}; "
           f"finalists top {suite.finalists.top} x {suite.finalists.seeds} seeds; device {suite.device}")
@@ -298,6 +299,40 @@ def report_cmd(
         raise UserInputError(f"unknown test {test!r} (known: {', '.join(TESTS)})")
     print(f"report: {write_report(source, out_dir, fmt, test)}")
 
+
+@app.command("perf")
+def perf_cmd(
+    device: str = typer.Option("auto", "--device", help="cuda or cpu (auto: cuda when present)."),
+    arch: str = typer.Option("infogan", "--arch", help="Architecture, e.g. infogan, dcgan, mlp (loss non_saturating)."),
+    batch: int = typer.Option(64, "--batch", help="Batch size (64: the issue's reference setting)."),
+    iters: int = typer.Option(200, "--iters", help="Timed iterations per row (e.g. 200 on cuda, 20 on a CPU)."),
+    warmup: int = typer.Option(20, "--warmup", help="Untimed iterations first (>= 4 so CUDA-graph capture is excluded)."),
+    pack: int = typer.Option(8, "--pack", help="Trials in the packed row (e.g. 32 on an H100; 0 skips the row)."),
+    dataset: str = typer.Option("mnist", "--dataset", help="Training data, e.g. mnist or ring8."),
+    size: str = typer.Option("full", "--size", help="full (paper nets) or tiny (CPU tests only)."),
+    precision: str = typer.Option("auto", "--precision", help="Fast row: auto (tf32 on cuda), fp32, tf32 or bf16."),
+    fid_metric: Optional[str] = typer.Option(None, "--fid-metric", help="Default fid_inception on cuda, fid_mnist on cpu; e.g. fid_inception with --fid-samples 500 on a CPU."),
+    fid_samples: int = typer.Option(10000, "--fid-samples", help="Generated samples for the FID timing (10000; 0 skips it)."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default; 1 is often fastest for small nets on a busy CPU)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
+) -> None:
+    """Training img/s of the reference loop, our fast path and packed trials, and FID seconds."""
+    import torch
+
+    from gan_bench.perf import format_report, run_perf
+
+    if min(batch, iters) < 1 or min(warmup, pack, fid_samples, threads) < 0:
+        raise UserInputError("--batch and --iters must be >= 1; --warmup, --pack, --fid-samples "
+                             "and --threads >= 0")
+    if threads:
+        torch.set_num_threads(threads)
+    report = run_perf(device=device, arch=arch, batch=batch, iters=iters, warmup=warmup, pack=pack,
+                      dataset=dataset, size=size, precision=precision, fid_metric=fid_metric,
+                      fid_samples=fid_samples)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        out.print(format_report(report), markup=False, highlight=False)
 
 def main() -> None:
     """Console-script entry point: user errors become one line and exit code 2."""

@@ -117,6 +117,15 @@ def _fixed(value: Any) -> int | float:
 Number = Annotated[Union[int, float], PlainValidator(_number)]
 
 
+def _pack_count(value: Any) -> int | str:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"must be an integer >= 1 or 'auto' (got {_got(value)})")
+
+
+PackCount = Annotated[Union[int, str], PlainValidator(_pack_count)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -351,6 +360,10 @@ class Budget(_Model):
     eval_every: int = Field(0, ge=0)  # 0: evaluate at the end only (pruning then never fires)
     timeout_minutes: float | None = Field(None, gt=0)  # None: no wall-clock cap on one `run`
     max_failures: int | None = Field(None, ge=0)  # None: `trials` failed trials stop a GAN's study
+    # 1: one trial at a time; P: P trials of a GAN trained together on one device (train/packed.py;
+    # GANs it cannot pack run one at a time); "auto": as many as the GPU's memory holds (1 on a CPU).
+    # Not `pack`: that is PacGAN's arch option.
+    packed_trials: PackCount = 1
 
     @model_validator(mode="after")
     def _one_length(self) -> "Budget":

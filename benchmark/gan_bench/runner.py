@@ -115,6 +115,7 @@ class Runner:
         self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
         self.base_seed = 0  # search trial n trains with seed n
         self.objective = suite.metrics.objective
+        self._pack_sizes: dict[str, int] = {}  # GAN name -> trials trained together
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -189,11 +190,11 @@ class Runner:
                     self.progress.message(f"{gan.name}: {study.failures()} failed trials reach "
                                           f"budget.max_failures={max_failures}; search stopped")
                     break
-                ticket = study.next_trial(b.trials)
-                if ticket is None:
+                tickets = self._next_tickets(study, b.trials, self._pack_size(gan))
+                if not tickets:
                     break
-                self._run_trial(gan, study, ticket, parent)
-                outcome.new_trials += 1
+                self._run_tickets(gan, study, tickets, parent)
+                outcome.new_trials += len(tickets)
             if not self._out_of_time():
                 outcome.new_finalists += self._run_finalists(gan, study, parent)
         except KeyboardInterrupt:
@@ -221,18 +222,25 @@ class Runner:
                       iterations=b.iterations, epochs=b.epochs)
         return from_dict(TrainConfig, values)
 
-    def _run_trial(self, gan: Any, study: Any, ticket: Any, parent: str) -> None:
+    def _trial_run(self, gan: Any, study: Any, ticket: Any, parent: str,
+                   extra_tags: dict[str, str] | None = None) -> tuple[TrainConfig, Any, EvalCallback]:
+        """The trial's config, its MLflow run (started) and its EvalCallback."""
         cfg = self.train_config(gan, ticket.params, self.base_seed + ticket.number)
         tags = {**self._tags(gan, "search", study), "optuna_trial": str(ticket.number),
-                "sampler_seed": str(study.sampler_seed)}
+                "sampler_seed": str(study.sampler_seed), **(extra_tags or {})}
         if ticket.retry_of is not None:
             tags["retry_of"] = str(ticket.retry_of)
         run = self.tracker.start_run(f"{gan.name}/trial-{ticket.number}", parent_id=parent,
                                      tags=tags, params=self._train_params(gan, cfg))
         cb = EvalCallback(self, run, self.objective, self.suite.metrics.n_fake_search, study, ticket)
+        return cfg, run, cb
+
+    def _run_trial(self, gan: Any, study: Any, ticket: Any, parent: str) -> None:
+        cfg, run, cb = self._trial_run(gan, study, ticket, parent)
         start = time.perf_counter()
         try:
             trainer = Trainer(gan.spec, cfg, self.data, callbacks=[cb])
+            run.set_tags(trainer.speed.as_tags())
             self.progress.trial_start(gan.name, ticket.number, ticket.params, trainer.total_iterations)
             result = trainer.fit()
         except TrainingDiverged as exc:
@@ -241,15 +249,90 @@ class Runner:
         except torch.cuda.OutOfMemoryError as exc:
             self._trial_failed(gan, study, ticket, run, exc, "oom", start)
             return
-        except KeyboardInterrupt:
-            study.fail(ticket, "interrupted by the user", {"failure_kind": "interrupted"}, retry=True)
-            run.end("KILLED", {"state": "interrupted"})
-            raise
-        except BaseException as exc:  # a bug of ours: record it, then let it surface
-            study.fail(ticket, f"error: {type(exc).__name__}: {exc}", {"failure_kind": "error"})
-            run.end("FAILED", {"state": "error", "fail_reason": f"{type(exc).__name__}: {exc}"[:500]})
+        except BaseException as exc:  # Ctrl-C: retried later; a bug of ours: recorded, raised
+            self._trial_aborted(study, ticket, run, exc)
             raise
         self._trial_done(gan, study, ticket, run, trainer, result, cb, start)
+
+    # ------------------------------------------------------------------ packed trials
+    def _pack_size(self, gan: Any) -> int:
+        """budget.packed_trials for this GAN: 1 when it cannot be packed (said once)."""
+        from gan_bench.train.packed import auto_pack_size, pack_problems
+
+        want = self.suite.budget.packed_trials
+        if want == 1:
+            return 1
+        cache = self._pack_sizes
+        if gan.name not in cache:
+            cfg = self.train_config(gan, {}, self.base_seed)
+            problems = pack_problems(gan.spec, [cfg])
+            if problems:
+                self.progress.message(f"{gan.name}: trials run one at a time ({'; '.join(problems)})")
+            size = 1 if problems else (auto_pack_size(gan.spec, cfg, self.data) if want == "auto" else want)
+            cache[gan.name] = min(size, self.suite.budget.trials)
+        return cache[gan.name]
+
+    @staticmethod
+    def _next_tickets(study: Any, budget: int, size: int) -> list[Any]:
+        """Up to `size` trials to train now; never waits on this worker's own running trials."""
+        first = study.next_trial(budget)
+        tickets = [] if first is None else [first]
+        while tickets and len(tickets) < size:
+            c = study.counts()
+            if c.done + c.running >= budget and c.waiting == 0:
+                break
+            ticket = study.next_trial(budget)
+            if ticket is None:
+                break
+            tickets.append(ticket)
+        return tickets
+
+    def _run_tickets(self, gan: Any, study: Any, tickets: list[Any], parent: str) -> None:
+        from gan_bench.train.packed import pack_problems
+
+        cfgs = [self.train_config(gan, t.params, self.base_seed + t.number) for t in tickets]
+        if len(tickets) == 1 or pack_problems(gan.spec, cfgs):  # e.g. a searched batch size
+            for ticket in tickets:
+                self._run_trial(gan, study, ticket, parent)
+            return
+        self._run_pack(gan, study, tickets, parent)
+
+    def _run_pack(self, gan: Any, study: Any, tickets: list[Any], parent: str) -> None:
+        """The tickets' trials in one PackedTrainer; each keeps its own run, pruning and fate."""
+        from gan_bench.train.packed import PackedTrainer
+
+        numbers = ",".join(str(t.number) for t in tickets)
+        made = [self._trial_run(gan, study, t, parent, {"packed_with": numbers}) for t in tickets]
+        start = time.perf_counter()
+        try:
+            pack = PackedTrainer(gan.spec, [m[0] for m in made], self.data, [[m[2]] for m in made])
+            for _, run, _ in made:
+                run.set_tags(pack.speed_tags())
+            self.progress.trial_start(gan.name, tickets[0].number, {"packed trials": numbers},
+                                      max(t.total_iterations for t in pack.trials))
+            results = pack.fit()
+        except torch.cuda.OutOfMemoryError as exc:
+            for ticket, (_, run, _) in zip(tickets, made):
+                self._trial_failed(gan, study, ticket, run, exc, "oom", start)
+            return
+        except BaseException as exc:  # Ctrl-C: retried later; a bug of ours: recorded, raised
+            for ticket, (_, run, _) in zip(tickets, made):
+                self._trial_aborted(study, ticket, run, exc)
+            raise
+        for ticket, (_, run, cb), trial, result in zip(tickets, made, pack.trials, results):
+            if trial.error is not None:
+                self._trial_failed(gan, study, ticket, run, trial.error, "diverged", start)
+            else:
+                self._trial_done(gan, study, ticket, run, trial, result, cb, start, len(tickets))
+
+    @staticmethod
+    def _trial_aborted(study: Any, ticket: Any, run: Any, exc: BaseException) -> None:
+        if isinstance(exc, KeyboardInterrupt):
+            study.fail(ticket, "interrupted by the user", {"failure_kind": "interrupted"}, retry=True)
+            run.end("KILLED", {"state": "interrupted"})
+        else:
+            study.fail(ticket, f"error: {type(exc).__name__}: {exc}", {"failure_kind": "error"})
+            run.end("FAILED", {"state": "error", "fail_reason": f"{type(exc).__name__}: {exc}"[:500]})
 
     def _trial_failed(self, gan: Any, study: Any, ticket: Any, run: Any, exc: BaseException,
                       kind: str, start: float) -> None:
@@ -264,9 +347,11 @@ class Runner:
                                 best[0].value if best else None, reason)
 
     def _trial_done(self, gan: Any, study: Any, ticket: Any, run: Any, trainer: Trainer,
-                    result: Any, cb: EvalCallback, start: float) -> None:
+                    result: Any, cb: EvalCallback, start: float, packed: int = 1) -> None:
         seconds = time.perf_counter() - start
         attrs = {"seconds": seconds, "iterations": result.iterations, "device": str(self.device)}
+        if packed > 1:
+            attrs["packed_trials"] = packed
         run.log_metrics({"train_seconds": result.seconds, "seconds": seconds,
                          "img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)},
                         result.iterations)

@@ -9,7 +9,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-__all__ = ["GanSpec", "TrainConfig", "from_dict"]
+__all__ = ["GanSpec", "TrainConfig", "from_dict", "PRECISIONS"]
+
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class TrainConfig:
     checkpoint_every: int = 0  # iterations between checkpoints; 0 -> at eval points when a dir is given
     seed: int = 0  # seeds model init, batch indices and z
     device: str = "auto"  # "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1", ...
+    # Speed (train/speed.py). Recorded with every run: tf32, bf16 and fused Adam change the numerics slightly.
+    fast: bool | str = "auto"  # "auto": on for cuda (no per-step host syncs, fused Adam); off on cpu, the reference loop
+    precision: str = "auto"  # "auto": tf32 on cuda, fp32 on cpu; "fp32", "tf32" (cuda matmul/conv), "bf16" (autocast)
+    cuda_graphs: bool | str = "auto"  # "auto": capture each iteration when fast on cuda and the combination allows
 
     def __post_init__(self) -> None:
         problems = []
@@ -65,6 +71,11 @@ class TrainConfig:
             problems.append(f"unknown optimizer {self.optimizer!r} (known: adam, rmsprop)")
         if min(self.eval_every, self.log_every, self.checkpoint_every) < 0 or self.log_every == 0:
             problems.append("eval_every and checkpoint_every must be >= 0, log_every >= 1")
+        for name in ("fast", "cuda_graphs"):
+            if not (isinstance(getattr(self, name), bool) or getattr(self, name) == "auto"):
+                problems.append(f"{name} must be true, false or 'auto' (got {getattr(self, name)!r})")
+        if self.precision not in PRECISIONS:
+            problems.append(f"unknown precision {self.precision!r} (known: {', '.join(PRECISIONS)})")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -79,14 +90,35 @@ class TrainConfig:
         return max(1, math.ceil(self.epochs * n_train / (self.batch_size * self.k)))
 
     def resolved(self, n_train: int) -> dict[str, Any]:
-        """Every hyperparameter as it is used, for params / tags / checkpoints."""
+        """Every hyperparameter as it is used, for params / tags / checkpoints. The speed options'
+        "auto" become what they mean on this device; whether a combination could really be
+        captured in a CUDA graph is the trainer's to say (`Trainer.speed`)."""
         out = asdict(self)
         out.update(lr_d=self.resolved_lr_d, lr_ratio=self.resolved_lr_d / self.lr_g,
-                   iterations=self.total_iterations(n_train))
+                   iterations=self.total_iterations(n_train), **self.resolved_speed())
         return out
+
+    def resolved_speed(self) -> dict[str, Any]:
+        """fast, precision and cuda_graphs with "auto" resolved for `device` (tf32 is a cuBLAS /
+        cuDNN mode, so it is fp32 off cuda)."""
+        cuda = _device_type(self.device) == "cuda"
+        fast = cuda if self.fast == "auto" else self.fast
+        precision = "tf32" if self.precision == "auto" else self.precision
+        if precision == "tf32" and not cuda:
+            precision = "fp32"
+        graphs = (fast and cuda) if self.cuda_graphs == "auto" else self.cuda_graphs
+        return {"fast": fast, "precision": precision, "cuda_graphs": graphs}
 
     def with_(self, **changes: Any) -> "TrainConfig":
         return replace(self, **changes)
+
+
+def _device_type(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device.split(":")[0]
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:

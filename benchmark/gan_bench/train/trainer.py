@@ -3,6 +3,9 @@
 Every combination of architecture x loss x penalty trains through this loop. It owns learning
 rates, k, evaluation cadence, checkpoints and divergence checks; tracking and pruning are
 callbacks. Data stay resident on the device and batches are drawn by random index there.
+
+`TrainConfig.fast` (on by default on cuda) defers the per-step finite checks to log steps and
+may replay each iteration from a CUDA graph; train/speed.py explains what changes and what not.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +22,7 @@ import torch.nn.functional as F
 from gan_bench.data.base import ArrayDataset
 from gan_bench.train.callbacks import Callback, CallbackList
 from gan_bench.train.config import GanSpec, TrainConfig
+from gan_bench.train.speed import DivergenceFlags, IterationGraph, SpeedPlan
 
 log = logging.getLogger("gan_bench.train")
 
@@ -26,12 +30,18 @@ __all__ = ["Trainer", "TrainResult", "TrainingDiverged", "resolve_device", "to_u
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss or a parameter became NaN/Inf; nothing after `step` is valid."""
+    """A loss or a parameter became NaN/Inf; nothing after `step` is valid.
 
-    def __init__(self, step: int, what: str) -> None:
-        super().__init__(f"training diverged at iteration {step}: {what} is not finite")
+    `detected_at`: the iteration whose check found it, later than `step` when the fast path
+    deferred the check to a log step (None when found at once).
+    """
+
+    def __init__(self, step: int, what: str, detected_at: int | None = None) -> None:
+        late = f" (found at the check after iteration {detected_at})" if detected_at not in (None, step) else ""
+        super().__init__(f"training diverged at iteration {step}: {what} is not finite{late}")
         self.step = step
         self.what = what
+        self.detected_at = step if detected_at is None else detected_at
 
 
 @dataclass
@@ -89,9 +99,14 @@ class Trainer:
         pack = int(getattr(self.D, "pack", 1))
         if cfg.batch_size % pack:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by pack {pack}")
+        self.speed = SpeedPlan.make(spec, cfg, self.device)
         self.opt_g = self._optimizer(self.G.parameters(), cfg.lr_g)
         self.opt_d = self._optimizer(self.D.parameters(), cfg.resolved_lr_d)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        # fast path: the iteration counter and the first non-finite loss live on the device
+        self._step_dev = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._flags = DivergenceFlags(("loss_d", "loss_g"), self.device)
+        self._graph: IterationGraph | None = None
         self.callbacks = CallbackList(callbacks)
         self.total_iterations = cfg.total_iterations(len(data))
         self.step = 0  # G steps done
@@ -103,19 +118,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup helpers
     def _optimizer(self, params: Any, lr: float) -> torch.optim.Optimizer:
+        extra = self.speed.optimizer_kwargs(self.cfg.optimizer)
         if self.cfg.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=lr)
-        return torch.optim.Adam(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2))
+            return torch.optim.RMSprop(params, lr=lr, **extra)
+        return torch.optim.Adam(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2), **extra)
 
     def _is_probabilistic(self) -> bool:
         fn = getattr(self.loss, "is_probabilistic", None)
         return bool(fn(self.loss_params)) if callable(fn) else bool(getattr(self.loss, "probabilistic", False))
 
     def resolved_config(self) -> dict[str, Any]:
-        """Everything needed to rebuild this run: spec, hyperparameters, data."""
+        """Everything needed to rebuild this run: spec, hyperparameters, data; and the speed
+        settings as applied (`speed`, not compared on resume)."""
         return {"gan": self.spec.to_dict(), "train": self.cfg.resolved(len(self.data)),
                 "data": {"dataset": self.data.name, "split": self.data.split, "n": len(self.data),
-                         "source": self.data.source}}
+                         "source": self.data.source},
+                "speed": self.speed.as_tags()}
 
     def request_stop(self, reason: str) -> None:
         """Ask the loop to stop after the current iteration (pruning, wall-clock caps)."""
@@ -183,7 +201,7 @@ class Trainer:
         if self.conditional:
             total = total + F.cross_entropy(f_cls, y_fake)
         self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
+        total.backward(inputs=list(self.G.parameters()))  # D's weight gradients are not needed
         logs = {"loss_g": total.detach()}
         if want_log:
             logs["grad_norm_g"] = _grad_norm(list(self.G.parameters()))
@@ -196,6 +214,8 @@ class Trainer:
         start = time.perf_counter()
         self.G.train()
         self.D.train()
+        self._step_dev.fill_(self.step)
+        self._flags.reset()
         self.callbacks.on_train_start(self)
         status = "completed"
         try:
@@ -219,37 +239,80 @@ class Trainer:
 
     def _iteration(self) -> None:
         next_step = self.step + 1
-        want_log = next_step % self.cfg.log_every == 0 or next_step == self.total_iterations
+        last = next_step == self.total_iterations
+        want_log = next_step % self.cfg.log_every == 0 or last
+        ev, ck = self.cfg.eval_every, self.cfg.checkpoint_every
+        want_eval = bool(ev and next_step % ev == 0) or last
+        want_ckpt = self.checkpoint_dir is not None and bool(ck and next_step % ck == 0)
+        with self.speed.train_context():
+            logs = self._train_steps(next_step, want_log)
+        self.step = next_step
+        if self.speed.fast and (want_log or want_eval or want_ckpt):
+            self._check_deferred(next_step)  # nothing diverged is logged, evaluated or saved
+        if want_log:
+            self._check_parameters(next_step)
+            self.callbacks.on_log(self, next_step, self._diagnostics(logs))
+        if want_eval:
+            self._evaluate()
+        if want_ckpt:
+            self.save_checkpoint(self.checkpoint_dir / "last.pt")  # type: ignore[operator]
+
+    def _train_steps(self, step: int, want_log: bool) -> dict[str, torch.Tensor]:
+        """k D steps and one G step: plain (host check after each), fast, or a graph replay."""
+        if self.speed.cuda_graphs:
+            if self._graph is None:
+                self._graph = IterationGraph(lambda: self._fast_body(True), (self.gen,),
+                                             self._grads_to_none, self.device)
+            before = self.d_steps
+            logs = self._graph.run()
+            self.d_steps = before + self.cfg.k  # a replay runs no Python; a capture runs it once
+            return logs
+        if self.speed.fast:
+            return self._fast_body(want_log)
+        return self._steps(want_log, lambda name, v: self._check_finite(step, {name: v}))
+
+    def _fast_body(self, want_log: bool) -> dict[str, torch.Tensor]:
+        self._step_dev.add_(1)
+        return self._steps(want_log, lambda name, v: self._flags.update(name, v, self._step_dev))
+
+    def _steps(self, want_log: bool, check: Callable[[str, torch.Tensor], None]) -> dict[str, torch.Tensor]:
         d_logs: dict[str, torch.Tensor] = {}
         for i in range(self.cfg.k):
             d_logs = self.d_step(want_log and i == self.cfg.k - 1)
-            self._check_finite(next_step, {"loss_d": d_logs["loss_d"]})
+            check("loss_d", d_logs["loss_d"])
         g_logs = self.g_step(want_log)
-        self._check_finite(next_step, {"loss_g": g_logs["loss_g"]})
-        self.step = next_step
-        if want_log:
-            self._check_parameters(next_step)
-            diag = {k: float(v) for k, v in {**d_logs, **g_logs}.items()}
-            diag.update(lr_g=self.opt_g.param_groups[0]["lr"], lr_d=self.opt_d.param_groups[0]["lr"])
-            self.callbacks.on_log(self, next_step, diag)
-        ev = self.cfg.eval_every
-        if (ev and next_step % ev == 0) or next_step == self.total_iterations:
-            self._evaluate()
-        ck = self.cfg.checkpoint_every
-        if self.checkpoint_dir is not None and ck and next_step % ck == 0:
-            self.save_checkpoint(self.checkpoint_dir / "last.pt")
+        check("loss_g", g_logs["loss_g"])
+        return {**d_logs, **g_logs}
+
+    def _grads_to_none(self) -> None:
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+
+    def _diagnostics(self, logs: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The step's logs as floats (one host sync), plus both learning rates."""
+        values = torch.stack([v.detach().float().reshape(()) for v in logs.values()]).tolist()
+        diag = dict(zip(logs, values))
+        diag.update(lr_g=self.opt_g.param_groups[0]["lr"], lr_d=self.opt_d.param_groups[0]["lr"])
+        return diag
 
     def _check_finite(self, step: int, values: dict[str, torch.Tensor]) -> None:
-        # one host sync per step on GPU; the fast path (issue 7) batches these checks
+        # the plain path: one host sync per step (the fast path defers these, see speed.py)
         for name, v in values.items():
             if not bool(torch.isfinite(v).all()):
                 raise TrainingDiverged(step, name)
 
+    def _check_deferred(self, step: int) -> None:
+        bad = self._flags.check()
+        if bad is not None:
+            raise TrainingDiverged(bad[0], bad[1], detected_at=step)
+
     def _check_parameters(self, step: int) -> None:
-        for net_name, net in (("G", self.G), ("D", self.D)):
-            for pname, p in net.named_parameters():
-                if not bool(torch.isfinite(p).all()):
-                    raise TrainingDiverged(step, f"parameter {net_name}.{pname}")
+        named = [(f"{net_name}.{pname}", p) for net_name, net in (("G", self.G), ("D", self.D))
+                 for pname, p in net.named_parameters()]
+        finite = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()  # one sync
+        for (name, _), ok in zip(named, finite):
+            if not ok:
+                raise TrainingDiverged(step, f"parameter {name}")
 
     def _evaluate(self) -> None:
         metrics = self.callbacks.on_eval(self, self.step)
@@ -312,6 +375,7 @@ class Trainer:
         saved, mine = state["config"], self.resolved_config()
         if saved["gan"] != mine["gan"] or saved["train"] != mine["train"]:
             raise ValueError(f"checkpoint {path} was written for a different configuration")
+        self._graph = None  # the optimisers' state tensors are replaced: capture again
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])

@@ -1,0 +1,193 @@
+"""The trainer's fast path (issue 7): what changes when `TrainConfig.fast` is on, and why.
+
+The plain path is the loop as commonly written: after every D and G step it reads the loss on
+the host to check it is finite, which on a GPU stalls the launch queue once per step. The fast
+path computes the same training (same kernels, same random draws) and only moves work around:
+
+- finite checks are accumulated on the device (`DivergenceFlags`) and read at log steps, eval
+  steps and the end; a divergence is then *reported* at the first such check after it happened,
+  with the exact iteration it happened at (kept on the device) and the one it was found at.
+  Training continues with non-finite values until that check: nothing after the reported
+  iteration is valid, as with the plain path;
+- diagnostics are read with one host sync per log step, not one per value;
+- Adam is fused on cuda (one kernel for all parameters) and capturable when graphs are used;
+- precision: "tf32" lets cuBLAS / cuDNN use TF32 for float32 matmuls and convolutions, "bf16"
+  runs the D and G steps under bfloat16 autocast; both only on cuda, evaluation stays fp32;
+- CUDA graphs: after `GRAPH_WARMUP` eager iterations, one whole iteration (k D steps and the G
+  step, optimiser steps included) is captured in one `torch.cuda.CUDAGraph` and replayed. Only
+  combinations without double backward (penalty none / weight_clip) and without spectral norm
+  are captured; `graph_blockers` says why a combination is not, and the reason is recorded.
+
+On the CPU "auto" turns the fast path off (the plain loop is the reference); `fast: true` on the
+CPU keeps only the deferred checks, which are harmless there. Everything CUDA-specific is guarded
+by the device type and falls back to the plain behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import torch
+
+__all__ = ["SpeedPlan", "DivergenceFlags", "IterationGraph", "graph_blockers", "GRAPH_WARMUP",
+           "CAPTURABLE_PENALTIES"]
+
+GRAPH_WARMUP = 3  # eager iterations before capture (PyTorch's whole-network example uses 3)
+CAPTURABLE_PENALTIES = ("none", "weight_clip")  # the others take a double backward per D step
+
+
+def graph_blockers(spec: Any, cfg: Any, device: torch.device) -> list[str]:
+    """Why one iteration of this combination is not captured in a CUDA graph ([] when it is)."""
+    reasons = []
+    if device.type != "cuda":
+        reasons.append(f"device is {device.type}")
+    wanted = cfg.with_(device=str(device)).resolved_speed()
+    if not wanted["fast"]:
+        reasons.append("fast path off")
+    if cfg.cuda_graphs is False:
+        reasons.append("cuda_graphs: false")
+    if spec.penalty not in CAPTURABLE_PENALTIES:
+        reasons.append(f"penalty {spec.penalty} takes a double backward (not captured)")
+    if spec.arch_options.get("spectral_norm"):
+        reasons.append("spectral_norm's power-iteration buffers are not verified under capture")
+    return reasons
+
+
+@dataclass(frozen=True)
+class SpeedPlan:
+    """The fast-path settings as used on one device (the config's "auto" values resolved)."""
+
+    fast: bool  # deferred finite checks, one sync per log step
+    precision: str  # "fp32", "tf32" or "bf16" as applied ("tf32"/"bf16" only on cuda)
+    cuda_graphs: bool  # one iteration captured and replayed
+    graphs_off: str  # why graphs are off ("" when on)
+    fused_adam: bool  # torch.optim.Adam(fused=True)
+    device_type: str
+
+    @classmethod
+    def make(cls, spec: Any, cfg: Any, device: torch.device) -> "SpeedPlan":
+        wanted = cfg.with_(device=str(device)).resolved_speed()
+        blockers = graph_blockers(spec, cfg, device)
+        cuda = device.type == "cuda"
+        return cls(wanted["fast"], wanted["precision"], not blockers, "; ".join(blockers),
+                   wanted["fast"] and cuda and cfg.optimizer == "adam", device.type)
+
+    def optimizer_kwargs(self, optimizer: str) -> dict[str, Any]:
+        """Extra torch.optim kwargs: fused Adam on cuda, capturable state when graphs are used."""
+        kw: dict[str, Any] = {}
+        if self.fused_adam and optimizer == "adam":
+            kw["fused"] = True
+        if self.cuda_graphs:
+            kw["capturable"] = True
+        return kw
+
+    def as_tags(self) -> dict[str, str]:
+        """What was applied, for run tags (the config's requested values go to params)."""
+        return {"speed.fast": str(self.fast).lower(), "speed.precision": self.precision,
+                "speed.cuda_graphs": str(self.cuda_graphs).lower(),
+                "speed.cuda_graphs_off": self.graphs_off or "-",
+                "speed.fused_adam": str(self.fused_adam).lower()}
+
+    @contextlib.contextmanager
+    def train_context(self) -> Iterator[None]:
+        """TF32 flags and bf16 autocast around the D and G steps only (evaluation stays fp32)."""
+        if self.device_type != "cuda":
+            if self.precision == "bf16":
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    yield
+            else:
+                yield
+            return
+        matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+        saved = (matmul.allow_tf32, cudnn.allow_tf32)
+        matmul.allow_tf32 = cudnn.allow_tf32 = self.precision == "tf32"
+        try:
+            if self.precision == "bf16":  # no cast cache across a capture (PyTorch's graph notes)
+                with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=not self.cuda_graphs):
+                    yield
+            else:
+                yield
+        finally:
+            matmul.allow_tf32, cudnn.allow_tf32 = saved
+
+
+class DivergenceFlags:
+    """The first non-finite loss, recorded on the device without a host sync until `check`.
+
+    `step` is a 0-dim int64 device tensor holding the current iteration (so a CUDA graph that
+    increments it in place records the right iteration on every replay).
+    """
+
+    def __init__(self, names: tuple[str, ...], device: torch.device) -> None:
+        self.names = names
+        self.first_bad = torch.zeros((), dtype=torch.int64, device=device)  # 0: all finite so far
+        self.what = torch.zeros((), dtype=torch.int64, device=device)  # index into names
+
+    def update(self, name: str, value: torch.Tensor, step: torch.Tensor) -> None:
+        new = ~torch.isfinite(value).all() & (self.first_bad == 0)
+        self.first_bad.copy_(torch.where(new, step, self.first_bad))
+        self.what.copy_(torch.where(new, self.names.index(name), self.what))
+
+    def check(self) -> tuple[int, str] | None:
+        """(iteration, name) of the first non-finite value, or None. One host sync."""
+        first, what = torch.stack([self.first_bad, self.what]).tolist()
+        return (int(first), self.names[int(what)]) if first else None
+
+    def reset(self) -> None:
+        self.first_bad.zero_()
+        self.what.zero_()
+
+
+class IterationGraph:
+    """One training iteration captured in a CUDA graph; `run` replays it.
+
+    `body()` runs one iteration eagerly and returns its logs (device tensors). The first
+    `warmup` calls run it eagerly on a side stream (real iterations: they train), the next call
+    captures it and replays the capture, later calls replay. Every tensor the body reads or
+    writes must keep its address across replays: parameters, optimiser state (capturable=True),
+    the resident dataset, the generators registered here, and the body's own outputs.
+    """
+
+    def __init__(self, body: Callable[[], dict[str, torch.Tensor]],
+                 generators: tuple[torch.Generator, ...], before_capture: Callable[[], None],
+                 device: torch.device, warmup: int = GRAPH_WARMUP) -> None:
+        self.body, self.generators, self.before_capture = body, generators, before_capture
+        self.device, self.warmup = device, warmup
+        self.calls = 0
+        self.graph: Any = None
+        self.outputs: dict[str, torch.Tensor] = {}
+
+    def run(self) -> dict[str, torch.Tensor]:
+        self.calls += 1
+        with torch.cuda.device(self.device):  # streams of the trainer's device, not the current one
+            if self.graph is not None:
+                self.graph.replay()
+            elif self.calls <= self.warmup:
+                return self._eager_on_side_stream()
+            else:
+                self._capture()
+                self.graph.replay()  # capture records the kernels; this replay runs the iteration
+        return self.outputs
+
+    def _eager_on_side_stream(self) -> dict[str, torch.Tensor]:
+        side, main = torch.cuda.Stream(), torch.cuda.current_stream()
+        side.wait_stream(main)
+        with torch.cuda.stream(side), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*capturable=True.*")  # eager on purpose
+            out = self.body()
+        main.wait_stream(side)
+        return out
+
+    def _capture(self) -> None:
+        graph = torch.cuda.CUDAGraph()
+        for gen in self.generators:
+            graph.register_generator_state(gen)  # its draws advance on every replay
+        self.before_capture()  # grads to None: backward allocates them in the graph's pool
+        torch.cuda.synchronize()
+        # thread_local: MLflow / Optuna heartbeat threads may run while we capture
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self.outputs = self.body()
+        self.graph = graph
