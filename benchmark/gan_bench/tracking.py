@@ -106,14 +106,15 @@ def ui_command(uri: str) -> str:
 
 
 def git_sha() -> str:
-    """Short sha of the checkout holding this package, "-dirty" appended if it has changes.
+    """Short sha of the checkout holding this package, "-dirty" appended if tracked files have
+    changes (untracked files such as run outputs and reports do not count).
 
     "unknown" when the package is not in a git checkout (or git is missing).
     """
     here = Path(__file__).resolve().parent
     try:
         sha = _git(here, "rev-parse", "--short", "HEAD")
-        dirty = _git(here, "status", "--porcelain")
+        dirty = _git(here, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
