@@ -236,18 +236,27 @@ def test_ctrl_c_marks_the_trial_and_exits_130(tmp_path):
            "--set", "budget.eval_every=50000", "--set", "budget.trials=2"]
     log = tmp_path / "run.log"
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
-        _wait_for(proc, log, "trial 0:", 120)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 130, log.read_text()
-    assert "run the same command again" in log.read_text()
+        # a shell without job control starts background jobs (CI runners, nohup) with SIGINT
+        # ignored, and Python keeps an inherited SIG_IGN: give the child the default, as a terminal does
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            _wait_for(proc, log, "trial 0:", 120)
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(60) == 130, log.read_text()
+        finally:
+            if proc.poll() is None:  # never leave a 100000-iteration run behind
+                proc.kill()
+                proc.wait()
+    text = log.read_text()
+    assert "run the same command again" in text, text
     import optuna
 
     study = optuna.load_study(study_name="smoke/toy_ns", storage=f"sqlite:///{out / 'optuna.db'}")
     states = [(t.state.name, t.user_attrs.get("failure_kind")) for t in study.trials]
-    assert ("FAIL", "interrupted") in states and all(s != "RUNNING" for s, _ in states)
-    assert [t.state.name for t in study.trials].count("WAITING") == 1  # its params, queued again
+    assert ("FAIL", "interrupted") in states and all(s != "RUNNING" for s, _ in states), (states, text)
+    assert [s for s, _ in states].count("WAITING") == 1, (states, text)  # its params, queued again
     runs = _runs(f"sqlite:///{out / 'mlflow.db'}", "smoke")
     trial_runs = [r for r in runs if r.data.tags.get("stage") == "search"]
     assert [(r.info.status, r.data.tags.get("state")) for r in trial_runs] == [("KILLED", "interrupted")]
