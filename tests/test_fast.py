@@ -116,7 +116,8 @@ def test_speed_options_resolve_per_device_and_are_recorded():
     assert cfg.resolved(10)["fast"] is False and cfg.resolved(10)["precision"] == "fp32"
     assert cfg.resolved(10)["cuda_graphs"] is False
     cuda = cfg.with_(device="cuda:0").resolved(10)
-    assert (cuda["fast"], cuda["precision"], cuda["cuda_graphs"]) == (True, "tf32", True)
+    assert (cuda["fast"], cuda["precision"], cuda["cuda_graphs"]) == (True, "tf32", False)  # opt-in
+    assert cfg.with_(device="cuda", cuda_graphs=True).resolved(10)["cuda_graphs"] is True
     assert cfg.with_(precision="tf32").resolved(10)["precision"] == "fp32"  # a cuda-only mode
     assert cfg.with_(device="cuda", precision="bf16", fast=False).resolved_speed() == {
         "fast": False, "precision": "bf16", "cuda_graphs": False}
@@ -133,7 +134,9 @@ def test_speed_options_resolve_per_device_and_are_recorded():
 def test_cuda_plan_captures_only_combinations_without_double_backward(penalty, options, graphs):
     """The choice made on a cuda device, computed without one."""
     spec = GanSpec("dcgan", "hinge", penalty, arch_options=options)
-    cfg = TrainConfig(iterations=1, device="cuda")
+    auto = SpeedPlan.make(spec, TrainConfig(iterations=1, device="cuda"), torch.device("cuda"))
+    assert not auto.cuda_graphs and "verified on a GPU" in auto.graphs_off  # "auto": off for now
+    cfg = TrainConfig(iterations=1, device="cuda", cuda_graphs=True)
     plan = SpeedPlan.make(spec, cfg, torch.device("cuda"))
     assert plan.fast and plan.precision == "tf32" and plan.fused_adam
     assert plan.cuda_graphs is graphs and bool(plan.graphs_off) is not graphs

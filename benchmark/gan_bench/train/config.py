@@ -51,7 +51,7 @@ class TrainConfig:
     # Speed (train/speed.py). Recorded with every run: tf32, bf16 and fused Adam change the numerics slightly.
     fast: bool | str = "auto"  # "auto": on for cuda (no per-step host syncs, fused Adam); off on cpu, the reference loop
     precision: str = "auto"  # "auto": tf32 on cuda, fp32 on cpu; "fp32", "tf32" (cuda matmul/conv), "bf16" (autocast)
-    cuda_graphs: bool | str = "auto"  # "auto": capture each iteration when fast on cuda and the combination allows
+    cuda_graphs: bool | str = "auto"  # true: capture each iteration when fast on cuda and the combination allows; "auto": off (not yet verified on a GPU)
 
     def __post_init__(self) -> None:
         problems = []
@@ -106,7 +106,8 @@ class TrainConfig:
         precision = "tf32" if self.precision == "auto" else self.precision
         if precision == "tf32" and not cuda:
             precision = "fp32"
-        graphs = (fast and cuda) if self.cuda_graphs == "auto" else self.cuda_graphs
+        # "auto" keeps graphs off until capture has been verified on a GPU (see train/speed.py)
+        graphs = False if self.cuda_graphs == "auto" else self.cuda_graphs
         return {"fast": fast, "precision": precision, "cuda_graphs": graphs}
 
     def with_(self, **changes: Any) -> "TrainConfig":

@@ -13,8 +13,11 @@ path computes the same training (same kernels, same random draws) and only moves
 - Adam is fused on cuda (one kernel for all parameters) and capturable when graphs are used;
 - precision: "tf32" lets cuBLAS / cuDNN use TF32 for float32 matmuls and convolutions, "bf16"
   runs the D and G steps under bfloat16 autocast; both only on cuda, evaluation stays fp32;
-- CUDA graphs: after `GRAPH_WARMUP` eager iterations, one whole iteration (k D steps and the G
-  step, optimiser steps included) is captured in one `torch.cuda.CUDAGraph` and replayed. Only
+- CUDA graphs (`cuda_graphs: true`; "auto" keeps them off: the capture has only been exercised
+  with a simulated graph on CPU, never on a GPU — `gan-bench perf` asks for them on cuda, so its
+  first GPU run verifies them): after `GRAPH_WARMUP` eager iterations, one whole iteration (k D
+  steps and the G step, optimiser steps included) is captured in one `torch.cuda.CUDAGraph` and
+  replayed. Only
   combinations without double backward (penalty none / weight_clip) and without spectral norm
   are captured; `graph_blockers` says why a combination is not, and the reason is recorded.
 
@@ -49,6 +52,8 @@ def graph_blockers(spec: Any, cfg: Any, device: torch.device) -> list[str]:
         reasons.append("fast path off")
     if cfg.cuda_graphs is False:
         reasons.append("cuda_graphs: false")
+    if cfg.cuda_graphs == "auto":
+        reasons.append("cuda_graphs: auto is off until capture is verified on a GPU (set true)")
     if spec.penalty not in CAPTURABLE_PENALTIES:
         reasons.append(f"penalty {spec.penalty} takes a double backward (not captured)")
     if spec.arch_options.get("spectral_norm"):
