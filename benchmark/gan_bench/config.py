@@ -616,6 +616,15 @@ def _known_keys(loc: Sequence[Any]) -> list[str]:
     return list(cls.model_fields) if cls is not None else []
 
 
+_TYPE_PHRASES = {  # pydantic type errors -> what the value must be; "(got ...)" is appended
+    "must be an integer": ("int_parsing", "int_type", "int_from_float"),
+    "must be a number": ("float_parsing", "float_type"),
+    "must be true or false": ("bool_parsing", "bool_type"),
+    "must be a string": ("string_type",),
+    "must be a list": ("list_type",),
+    "must be a mapping": ("dict_type", "model_type", "model_attributes_type"),
+}
+
 _MESSAGES = {
     "missing": lambda e: "required",
     "greater_than_equal": lambda e: f"must be >= {e['ctx']['ge']} (got {_got(e['input'])})",
@@ -624,18 +633,8 @@ _MESSAGES = {
     "string_pattern_mismatch":
         lambda e: f"must match {e['ctx']['pattern']} (got {_got(e['input'])})",
     "too_short": lambda e: f"must have at least {e['ctx']['min_length']} item(s)",
-    "int_parsing": lambda e: f"must be an integer (got {_got(e['input'])})",
-    "int_type": lambda e: f"must be an integer (got {_got(e['input'])})",
-    "int_from_float": lambda e: f"must be an integer (got {_got(e['input'])})",
-    "float_parsing": lambda e: f"must be a number (got {_got(e['input'])})",
-    "float_type": lambda e: f"must be a number (got {_got(e['input'])})",
-    "bool_parsing": lambda e: f"must be true or false (got {_got(e['input'])})",
-    "bool_type": lambda e: f"must be true or false (got {_got(e['input'])})",
-    "string_type": lambda e: f"must be a string (got {_got(e['input'])})",
-    "list_type": lambda e: f"must be a list (got {_got(e['input'])})",
-    "dict_type": lambda e: f"must be a mapping (got {_got(e['input'])})",
-    "model_type": lambda e: f"must be a mapping (got {_got(e['input'])})",
-    "model_attributes_type": lambda e: f"must be a mapping (got {_got(e['input'])})",
+    **{kind: (lambda e, phrase=phrase: f"{phrase} (got {_got(e['input'])})")
+       for phrase, kinds in _TYPE_PHRASES.items() for kind in kinds},
 }
 
 

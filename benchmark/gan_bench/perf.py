@@ -31,6 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from gan_bench.procs import cpu_model
+
 __all__ = ["PerfRow", "PerfReport", "run_perf", "format_report", "reference_loop"]
 
 DEFAULT_FID = {"cuda": "fid_inception", "cpu": "fid_mnist"}  # Inception runs ~6 img/s on 2 CPU cores
@@ -75,12 +77,7 @@ def _sync(device: torch.device) -> None:
 def _device_text(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            model = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (f"cpu ({model}; {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}; "
             f"load average {load})")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 
 from gan_bench.cache import atomic_write_json
 from gan_bench.images import image_grid, points_image
+from gan_bench.procs import cpu_model
 from gan_bench.progress import Progress_
 from gan_bench.train import Callback, TrainConfig, Trainer, TrainingDiverged
 from gan_bench.train.config import from_dict
@@ -474,15 +474,7 @@ def describe_hardware(device: torch.device) -> str:
     """"NVIDIA H100 80GB HBM3" or "Intel(R) Xeon(R) ... x 2 cores": goes with every run."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model} x {os.cpu_count()} cores"
+    return f"{cpu_model()} x {os.cpu_count()} cores"
 
 
 def _redact(url: str) -> str:
