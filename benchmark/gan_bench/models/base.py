@@ -23,11 +23,12 @@ from gan_bench.registry import ARCHITECTURES
 
 __all__ = [
     "ModelConfigError", "ArchOptions", "Generator", "Discriminator", "Architecture",
-    "build_models", "register_architecture", "data_kind", "SHAPE_KINDS", "LATENTS", "SIZES",
+    "build_models", "register_architecture", "data_kind", "require_batch_norm_g", "SHAPE_KINDS",
+    "LATENTS", "SIZES",
 ]
 
 LATENTS = ("normal", "uniform")  # N(0, 1) or U(-1, 1)
-SIZES = ("full", "tiny")
+SIZES = ("full", "small", "tiny")
 SHAPE_KINDS = {  # data-shape kind -> what it means, for messages
     "images28": "images28 (C, 28, 28)",
     "images32": "images32 (C, 32, 32)",
@@ -50,7 +51,8 @@ class ArchOptions:
     n_classes: int = 10  # 10: MNIST, Fashion-MNIST and CIFAR-10 all have ten classes
     nz: int | None = None  # None: the paper's latent size (mlp, dcgan 100; infogan 64; toy_mlp 2)
     batch_norm_d: bool | None = None  # None: family default (infogan/dcgan True); Lucic searched it
-    size: str = "full"  # "full": paper sizes; "tiny" (few units/channels) only for CPU tests
+    batch_norm_g: bool | None = None  # None: family default (mlp True as in PyTorch-GAN; dcgan/infogan always True)
+    size: str = "full"  # "full": paper sizes; "small": CPU quickstart nets (each family says how small); "tiny": CPU tests only
 
     def __post_init__(self) -> None:
         for name in ("spectral_norm", "minibatch_std", "conditional"):
@@ -61,9 +63,10 @@ class ArchOptions:
         _check_int("n_classes", self.n_classes, 2)
         if self.nz is not None:
             _check_int("nz", self.nz, 1)
-        if self.batch_norm_d is not None and not isinstance(self.batch_norm_d, bool):
-            raise ModelConfigError(
-                f"batch_norm_d must be true, false or null, got {self.batch_norm_d!r}")
+        for name in ("batch_norm_d", "batch_norm_g"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ModelConfigError(f"{name} must be true, false or null, got {value!r}")
         if self.size not in SIZES:
             raise ModelConfigError(f"size must be one of {', '.join(SIZES)}, got {self.size!r}")
         if self.pack > 1 and self.conditional:
@@ -86,6 +89,13 @@ def _check_int(name: str, value: Any, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ModelConfigError(
             f"architecture option {name} must be an integer >= {low}, got {value!r}")
+
+
+def require_batch_norm_g(opts: ArchOptions, arch: str) -> None:
+    """Families whose G always batch-norms (dcgan, infogan) reject batch_norm_g: false."""
+    if opts.batch_norm_g is False:
+        raise ModelConfigError(f"{arch}'s generator always uses BatchNorm (its paper's net): "
+                               "batch_norm_g must be unset or true")
 
 
 def data_kind(shape: Sequence[int]) -> str | None:

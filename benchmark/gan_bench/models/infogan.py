@@ -21,7 +21,7 @@ Details kept from that code, because they change results or parameter counts:
 - Output: Lucic's sigmoid gives [0, 1]; the benchmark's images live in [-1, 1], so G returns
   2 * sigmoid(a) - 1 == tanh(a / 2): the same net, rescaled (FID after mapping back is identical).
 
-tiny divides every width by 8: G fc 128 -> 16*7*7 -> 8 -> C; D 8 -> 16 -> fc 128.
+small divides every width by 4; tiny divides every width by 8: G fc 128 -> 16*7*7 -> 8 -> C; D 8 -> 16 -> fc 128.
 Options: spectral_norm on every D layer with a weight; minibatch_std adds one channel to the
 7x7x128 map before fc 1024; pack multiplies D's input channels; conditional adds one-hot(y) to z
 and a Linear class head on D's 1024 features (AC-GAN). Shapes: (C, 28, 28) only.
@@ -33,14 +33,16 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from gan_bench.models.base import ArchOptions, Discriminator, Generator, register_architecture
+from gan_bench.models.base import (
+    ArchOptions, Discriminator, Generator, register_architecture, require_batch_norm_g,
+)
 from gan_bench.models.options import MinibatchStd, init_normal_, spectral_norm_all_
 
 __all__ = ["InfoGANGenerator", "InfoGANDiscriminator", "build_infogan", "INFOGAN", "WIDTHS"]
 
 # size -> (fc width, wide conv channels, narrow conv channels): G fc-(wide*7*7)-narrow-C,
 # D narrow-wide-fc
-WIDTHS = {"full": (1024, 128, 64), "tiny": (128, 16, 8)}
+WIDTHS = {"full": (1024, 128, 64), "small": (256, 32, 16), "tiny": (128, 16, 8)}
 SLOPE = 0.2
 BN = {"eps": 1e-3, "momentum": 1e-3}  # TensorFlow epsilon 0.001, decay 0.999
 
@@ -107,6 +109,7 @@ def _truncated_conv_init_(module: nn.Module, std: float = 0.02) -> None:
 def build_infogan(shape: tuple[int, ...],
                   opts: ArchOptions) -> tuple[InfoGANGenerator, InfoGANDiscriminator]:
     """Lucic 2018 InfoGAN-style pair for (C, 28, 28) images."""
+    require_batch_norm_g(opts, "infogan")
     fc, wide, narrow = WIDTHS[opts.size]
     n_classes = opts.n_classes if opts.conditional else None
     g = InfoGANGenerator(shape, nz=opts.nz or 64, fc=fc, wide=wide, narrow=narrow,

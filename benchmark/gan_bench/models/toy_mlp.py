@@ -20,7 +20,7 @@ from gan_bench.models.mlp import MLPDiscriminator, MLPGenerator, build_mlp_pair
 
 __all__ = ["build_toy_mlp", "TOY_MLP", "SIZES"]
 
-SIZES = {"full": 128, "tiny": 32}  # hidden units per layer, 3 hidden layers in G and in D
+SIZES = {"full": 128, "small": 64, "tiny": 32}  # hidden units per layer, 3 hidden layers in G and in D
 DEPTH = 3
 
 
@@ -29,7 +29,7 @@ def build_toy_mlp(shape: tuple[int, ...],
     """(G, D) for 2-D points."""
     hidden = (SIZES[opts.size],) * DEPTH
     return build_mlp_pair(shape, opts, arch="toy_mlp", g_hidden=hidden, d_hidden=hidden,
-                          default_nz=2)
+                          default_nz=2, default_bn_g=False)  # batch_norm_g: true opts in
 
 
 TOY_MLP = register_architecture(
