@@ -91,7 +91,7 @@ CASES = {
 }
 DIRECTIONS = {"fid": False, "fid_inception": False, "fid_mnist": False, "fid_points": False,
               "is_mnist": True, "kid": False, "precision": True, "recall": True, "density": True,
-              "coverage": True, "classes_covered": True, "modes_covered": True,
+              "coverage": True, "classes_covered": True, "confident_share": True, "modes_covered": True,
               "modes_captured": True, "kl_to_uniform": False, "high_quality_share": True}
 
 

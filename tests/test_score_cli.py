@@ -76,8 +76,8 @@ def test_npz_and_png_folder_give_the_same_numbers(tmp_path, monkeypatch, capsys)
         results.append({r["metric"]: (r["value"], r["extra"]) for r in json.loads(out)})
     assert results[0] == results[1]
     assert set(results[0]) == {"fid@random_tiny", "kid@random_tiny", "is_mnist",
-                               "classes_covered", "kl_to_uniform", "coverage@random_tiny",
-                               "precision@random_tiny", "recall@random_tiny", "density@random_tiny"}
+                               "classes_covered", "kl_to_uniform", "confident_share",
+                               "coverage@random_tiny", "precision@random_tiny", "recall@random_tiny", "density@random_tiny"}
 
 
 def test_rgb_pngs_for_stacked_mnist_and_the_table(tmp_path, monkeypatch, capsys):

@@ -2,6 +2,9 @@
 
 - class_coverage: histogram of a classifier's labels on generated samples, classes covered,
   KL(p_samples || uniform).
+- confident_share: share of samples whose classifier max-probability is >= 0.9, the MNIST
+  analogue of the mixtures' high-quality share. Read class coverage next to it: a blurred or
+  noisy digit is still given some argmax class, so coverage alone can call noise "10 classes".
 - stacked_mnist_modes: VEEGAN (Srivastava et al. 2017, arXiv:1705.07761) and PacGAN (Lin et al.
   2018, arXiv:1712.04086): three digits per sample, one per channel, give one of 1000 modes;
   26,000 samples; a mode is covered when at least one sample lands in it; KL(p || uniform).
@@ -19,13 +22,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["class_coverage", "stacked_mnist_modes", "mixture_modes", "kl_to_uniform",
-           "STACKED_MNIST_N", "STACKED_MNIST_MODES", "MIXTURE_N", "HQ_SIGMAS"]
+__all__ = ["class_coverage", "confident_share", "stacked_mnist_modes", "mixture_modes",
+           "kl_to_uniform", "STACKED_MNIST_N", "STACKED_MNIST_MODES", "MIXTURE_N", "HQ_SIGMAS",
+           "CONFIDENT_AT"]
 
 STACKED_MNIST_N = 26_000  # generated samples scored (VEEGAN, PacGAN)
 STACKED_MNIST_MODES = 1000  # 10^3 digit triples
 MIXTURE_N = 2_500  # generated samples scored on ring8/grid25 (PacGAN's code)
 HQ_SIGMAS = 3.0  # high quality: distance to the nearest centre < 3 sigma (PacGAN)
+CONFIDENT_AT = 0.9  # a "confident" digit: the classifier gives its class probability >= 0.9
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -51,6 +56,18 @@ def kl_to_uniform(counts: Any) -> float:
     p = c / c.sum()
     nz = p > 0
     return float(np.sum(p[nz] * np.log(p[nz] * len(p))))
+
+
+def confident_share(logits: Any, threshold: float = CONFIDENT_AT) -> float:
+    """Share of samples whose softmax max-probability is >= threshold; logits float (N, C)."""
+    x = np.asarray(_to_numpy(logits), dtype=np.float64)
+    if x.ndim != 2 or len(x) == 0 or not np.isfinite(x).all():
+        raise ValueError(f"logits must be finite float (N, C) with N >= 1, got shape {x.shape}")
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must lie in (0, 1], got {threshold!r}")
+    z = x - x.max(axis=1, keepdims=True)
+    top = 1.0 / np.exp(z).sum(axis=1)  # softmax at the argmax: exp(0) / sum
+    return float((top >= threshold).mean())
 
 
 def class_coverage(pred_labels: Any, n_classes: int = 10, min_share: float | None = None) -> dict:

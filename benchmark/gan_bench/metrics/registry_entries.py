@@ -20,8 +20,9 @@ from gan_bench.errors import UnknownNameError, UserInputError
 from gan_bench.metrics.fid import FID_METHODS, frechet_distance, gaussian_stats
 from gan_bench.metrics.inception_score import inception_score_from_logits
 from gan_bench.metrics.kid import kid, kid_subset_size
-from gan_bench.metrics.mode_coverage import (HQ_SIGMAS, MIXTURE_N, STACKED_MNIST_N,
-                                             class_coverage, mixture_modes, stacked_mnist_modes)
+from gan_bench.metrics.mode_coverage import (CONFIDENT_AT, HQ_SIGMAS, MIXTURE_N, STACKED_MNIST_N,
+                                             class_coverage, confident_share, mixture_modes,
+                                             stacked_mnist_modes)
 from gan_bench.metrics.prdc import density_coverage, prdc, precision_recall
 from gan_bench.metrics.real_features import RealFeatures
 from gan_bench.registry import DATASETS, FEATURE_EXTRACTORS, METRICS
@@ -375,14 +376,17 @@ class Modes(Metric):
                 "(logits; per-channel logits on stacked_mnist) or identity (2-D points)",
                 "needs": "per dataset", "params": {"n_samples": "all (mnist), "
                 f"{STACKED_MNIST_N} (stacked_mnist), {MIXTURE_N} (ring8, grid25)"},
-                "records": {"mnist": ["classes_covered", "kl_to_uniform (lower is better)"],
+                "records": {"mnist": ["classes_covered", "kl_to_uniform (lower is better)",
+                                      f"confident_share (max class probability >= {CONFIDENT_AT})"],
                             "stacked_mnist": ["modes_covered", "kl_to_uniform (lower is better)"],
                             "ring8, grid25": ["modes_captured", "high_quality_share"]}}
 
     def _variant(self, data: DataInfo) -> _Variant:
         if data.modes == "classes":
-            return _Variant("mnist_classifier", "logits", {"n_samples": None, "min_share": None},
-                            {"classes_covered": True, "kl_to_uniform": False}, "classes_covered")
+            return _Variant("mnist_classifier", "logits",
+                            {"n_samples": None, "min_share": None, "confident_at": CONFIDENT_AT},
+                            {"classes_covered": True, "kl_to_uniform": False,
+                             "confident_share": True}, "classes_covered")
         if data.modes == "stacked_digits":
             return _Variant("mnist_classifier", "per_channel_logits",
                             {"n_samples": STACKED_MNIST_N},
@@ -411,8 +415,10 @@ class Modes(Metric):
     def compute(self, plan: Plan, inputs: Inputs) -> Computed:
         if plan.kind == "logits":
             cov = class_coverage(inputs.fake.argmax(axis=1), 10, plan.params["min_share"])
+            at = plan.params["confident_at"]
             return ({"classes_covered": (cov["classes_covered"], {"n_classes": 10}),
-                     "kl_to_uniform": (cov["kl_to_uniform"], {})},
+                     "kl_to_uniform": (cov["kl_to_uniform"], {}),
+                     "confident_share": (confident_share(inputs.fake, at), {"threshold": at})},
                     {"min_share": cov["min_share"]})
         if plan.kind == "per_channel_logits":
             out = stacked_mnist_modes(inputs.fake.argmax(axis=2))

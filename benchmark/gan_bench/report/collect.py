@@ -268,8 +268,19 @@ def _centres(suite: Any) -> tuple[tuple[tuple[float, float], ...] | None, float 
     return tuple(tuple(c) for c in meta["centres"]), float(meta["sigma"])
 
 
+def _ladder(suite: Any) -> tuple[dict[str, Any], ...] | None:
+    """The calibration ladder on the finals' protocol (cached per protocol; ~20 s at 2,000)."""
+    from gan_bench.ladder import LADDER_DATASETS, ladder_rows
+
+    if suite.dataset.name not in LADDER_DATASETS or suite.dataset.options:
+        return None
+    m = suite.metrics
+    return tuple(ladder_rows(suite.dataset.name, n_fake=m.n_fake, n_real=m.n_real,
+                             real_split=suite.dataset.eval_split))
+
+
 def collect(source: str | Path, references: Path = REFERENCES_PATH,
-            test: str = "mannwhitney") -> ReportData:
+            test: str = "mannwhitney", ladder_rows: bool = True) -> ReportData:
     """ReportData of the suite at `source` (suite YAML or output dir); see the module doc."""
     from gan_bench.study import default_storage_url
     from gan_bench.tracking import Tracker, default_tracking_uri
@@ -285,10 +296,12 @@ def collect(source: str | Path, references: Path = REFERENCES_PATH,
         gans = tuple(_gan(ctx, g) for g in suite.resolved_gans())
     keys = {k for g in gans for f in g.finalists for k in f.metrics}
     centres, sigma = _centres(suite)
+    ladder = _ladder(suite) if ladder_rows else None
     return ReportData(
         suite=suite.name, description=suite.description, dataset=suite.dataset.name,
         dataset_text=_dataset_text(suite), objective=objective,
         directions=_directions(suite, keys)[1], budget_text=_budget_text(suite), date=_date(runs),
         git_shas=tuple(sorted({r["tags"]["git_sha"] for r in runs if "git_sha" in r["tags"]})),
         hardware=_hardware(runs, gans), versions=_versions(runs), gans=gans,
-        references=load_references(references), centres=centres, sigma=sigma, test=test)
+        references=load_references(references), centres=centres, sigma=sigma, test=test,
+        ladder=ladder)

@@ -23,7 +23,7 @@ __all__ = ["render", "Row", "protocol_groups", "rank_rows", "METRIC_ORDER"]
 
 # Column order of the secondary metrics (others follow alphabetically).
 METRIC_ORDER = ("fid_mnist", "fid_inception", "fid_points", "fid", "is_mnist", "kid", "precision",
-                "recall", "density", "coverage", "classes_covered", "modes_covered",
+                "recall", "density", "coverage", "classes_covered", "confident_share", "modes_covered",
                 "modes_captured", "high_quality_share", "kl_to_uniform")
 PROTOCOL_COLUMNS = ("extractor", "extractor_sha256", "resize", "n_real", "n_fake", "real_split")
 SEARCH_PARAMS = ("lr_g", "lr_d", "lr_ratio", "k", "beta1")
@@ -213,6 +213,20 @@ def _references(data: ReportData, protocol: dict[str, dict[str, Any]]) -> list[s
     return _table(("reference", "record", "value", "protocol vs the first table"), body)
 
 
+def _ladder(data: ReportData, protocol: dict[str, dict[str, Any]]) -> list[str]:
+    """The calibration ladder (real digits with known damage) on the finals' protocol."""
+    if not data.ladder:
+        return []
+    from gan_bench.ladder import ladder_table, protocol_text
+
+    same = _same_protocol(data.ladder[0].get("protocol") or {}, protocol.get("fid_mnist"))
+    return ["## Calibration ladder", "", "Real digits with known damage, scored like the "
+            f"finalists (protocol vs the first table: {same}). Read a GAN's row against these: "
+            "class coverage next to the confident share, since damaged or noisy digits still "
+            "get an argmax class.", "", protocol_text(data.ladder), "",
+            *ladder_table(data.ladder), ""]
+
+
 def _same_protocol(ref: dict[str, Any], ours: dict[str, Any] | None) -> str:
     if ours is None:
         return "no finalist scored this record"
@@ -248,6 +262,7 @@ def render(data: ReportData) -> tuple[str, dict[str, FigureSpec | bytes]]:
               "training).", ""] + _search_table(data, order) + [""]
     first = groups[0][0].protocol if groups else {}
     lines += ["## Reference rows", ""] + _references(data, first) + [""]
+    lines += _ladder(data, first)
     lines += ["## What the search found", ""] + findings(data) + [""]
     figs, fig_lines = figure_specs(data)
     lines += ["## Figures", ""] + fig_lines
