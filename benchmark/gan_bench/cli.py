@@ -153,8 +153,10 @@ def validate_cmd(
     suite: str = typer.Argument(..., help="Suite YAML file, e.g. suites/smoke.yaml."),
     overrides: list[str] = typer.Option([], "--set", help="Override a field, e.g. --set budget.trials=2 --set gans[0].train.k=3."),
     as_json: bool = typer.Option(False, "--json", help="Print the resolved suite (defaults filled in) as JSON."),
+    estimate: bool = typer.Option(True, "--estimate/--no-estimate", help="Print the suite's cost: G steps and evaluations, and the time from a few timed iterations of each GAN on the suite's device (default on; under a minute for suites/mnist.yaml on a CPU). --no-estimate: counts only, nothing trains."),
 ) -> None:
-    """Check a suite file without running it: every problem on its own line, with its YAML path."""
+    """Check a suite file without running it: every problem on its own line, with its YAML path;
+    then what it will cost (see --estimate)."""
     from gan_bench.config import SuiteError, load_suite
 
     try:
@@ -167,6 +169,16 @@ def validate_cmd(
         print(json.dumps(loaded.to_dict(), indent=2))
     else:
         _print_suite(loaded)
+        _print_estimate(loaded, estimate)
+
+
+def _print_estimate(suite, timed: bool) -> None:  # type: ignore[no-untyped-def]
+    from gan_bench.estimate import estimate_suite, format_estimate
+
+    try:
+        print("\n".join(format_estimate(estimate_suite(suite, timed=timed))))
+    except GanBenchError as exc:  # e.g. MNIST not fetched yet: the suite itself is valid
+        print(f"cost not estimated: {exc}")
 
 
 def _print_scores(records: list) -> None:  # type: ignore[type-arg]
@@ -206,6 +218,7 @@ def score_cmd(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (Inception runs ~6 img/s on a 2-core CPU)."),
     batch_size: int = typer.Option(200, "--batch-size", help="Images per extractor batch (e.g. 200; 500 on a GPU)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of records (metric, value, extra, protocol)."),
+    ladder: bool = typer.Option(False, "--ladder", help="Also print the calibration ladder (real digits with known damage) on the same protocol (mnist; ~20 s at 2,000 samples, cached)."),
 ) -> None:
     """Score generated samples against a real split (FID, IS, KID, PRDC, modes) with their protocol."""
     from gan_bench.metrics.evaluate import Evaluator, default_metrics, parse_param_overrides
@@ -215,11 +228,23 @@ def score_cmd(
                 else default_metrics(dataset))
     evaluator = Evaluator(dataset, real_split=real, metrics=requests, n_real=n_real, device=device,
                           seed=seed, batch_size=batch_size, params=parse_param_overrides(param or []))
-    records = list(evaluator.evaluate(load_samples(fake)).values())
+    samples = load_samples(fake)
+    records = list(evaluator.evaluate(samples).values())
+    rungs = None
+    if ladder:
+        from gan_bench.ladder import ladder_rows, ladder_table, protocol_text
+
+        rungs = ladder_rows(dataset, n_fake=len(samples), n_real=n_real, real_split=real, seed=seed,
+                            device=device)
     if as_json:
-        print(json.dumps([rec.to_dict() for rec in records], indent=2))
-    else:
-        _print_scores(records)
+        recs = [rec.to_dict() for rec in records]
+        print(json.dumps(recs if rungs is None else {"records": recs, "ladder": rungs}, indent=2))
+        return
+    _print_scores(records)
+    if rungs is not None:
+        out.print("\ncalibration ladder (same protocol):", markup=False)
+        for line in [protocol_text(rungs), "", *ladder_table(rungs)]:
+            out.print(line, markup=False, highlight=False)
 
 
 def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
@@ -258,6 +283,7 @@ def run_cmd(
     worker: int = typer.Option(0, "--worker", help="Index of this worker when several processes share one study (0, 1, ...): it offsets the sampler seed."),
     plain: bool = typer.Option(False, "--plain", help="One line per event instead of live bars (automatic when stdout is not a terminal)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write reports/<suite>/leaderboard.md at the end (default on)."),
+    estimate: bool = typer.Option(True, "--estimate/--no-estimate", help="First time a few iterations of each GAN and print the suite's cost (default on; under a minute on a CPU for suites/mnist.yaml). --no-estimate prints the counts only; the ETA then starts after the first finished trial."),
 ) -> None:
     """Run every GAN's search and finalists; rerunning the same command continues where it stopped."""
     import signal
@@ -270,7 +296,7 @@ def run_cmd(
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill -TERM stops like Ctrl-C
     progress = make_progress(True if plain else None)
     with progress:
-        outcome = Runner(spec, worker=worker, progress=progress).run()
+        outcome = Runner(spec, worker=worker, progress=progress, estimate=estimate).run()
     _print_outcome(outcome)
     if report:
         from gan_bench.report import write_report
@@ -333,6 +359,41 @@ def perf_cmd(
         print(json.dumps(report.to_dict(), indent=2))
     else:
         out.print(format_report(report), markup=False, highlight=False)
+
+@app.command("baselines")
+def baselines_cmd(
+    dataset: str = typer.Option("mnist", "--dataset", help="Dataset (mnist: every preset that takes 28x28 images)."),
+    seconds: float = typer.Option(120.0, "--seconds", help="Training wall time per preset (120 on a 2-core CPU; evaluation not counted)."),
+    presets: Optional[str] = typer.Option(None, "--presets", help="Comma-separated presets, e.g. dcgan,ns_gan (default: all MNIST presets)."),
+    out_dir: str = typer.Option("reports/baselines", "--out", help="Report folder (README.md, grids/, results.json)."),
+    n: int = typer.Option(10000, "--n", help="Generated samples scored at the end (10000 vs the 10,000 test digits)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    render: bool = typer.Option(False, "--render", help="Only re-render README.md from the folder's results.json."),
+) -> None:
+    """Train each preset at its paper's defaults for a stated budget; write reports/baselines/."""
+    import datetime
+    import time
+
+    from gan_bench import baselines as bl
+    from gan_bench.ladder import ladder_markdown
+    from gan_bench.tracking import git_sha
+
+    start = time.perf_counter()
+    names = [p.strip() for p in presets.split(",") if p.strip()] if presets else bl.mnist_presets()
+    bl.check_request(names, seconds, dataset, n)
+    ladder = ladder_markdown(dataset, n_fake=n, n_real=None, real_split="test", device=device)
+    if render:
+        out.print(f"report: {bl.rerender(out_dir, ladder)}")
+        return
+    pairs = bl.run_baselines(names, seconds, dataset=dataset, n=n, device=device,
+                             progress=lambda line: out.print(line, markup=False))
+    command = "gan-bench baselines " + " ".join(sys.argv[2:])
+    header = bl.header_lines(command=command.strip(), wall_seconds=time.perf_counter() - start,
+                             device=device, sha=git_sha(),
+                             date=datetime.date.today().isoformat(), n=n)
+    path = bl.write_baselines(pairs, out_dir, seconds=seconds, header=header, ladder=ladder, n=n)
+    out.print(f"report: {path}")
+
 
 def main() -> None:
     """Console-script entry point: user errors become one line and exit code 2."""

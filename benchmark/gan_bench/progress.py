@@ -3,6 +3,9 @@
 `RichProgress` draws live bars (ETA, best objective so far per GAN) on a terminal;
 `PlainProgress` prints one line per event when stdout is not a TTY (CI logs, `| tee`).
 Both implement the same small set of events the runner emits.
+
+The suite's ETA comes from the runner (`eta`, from estimate.SuiteClock after each finished
+run); between two updates it counts down with the wall clock.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+from rich.text import Text
 
-__all__ = ["Progress_", "PlainProgress", "RichProgress", "make_progress", "format_params"]
+__all__ = ["Progress_", "PlainProgress", "RichProgress", "make_progress", "format_params",
+           "format_eta"]
 
 
 def format_params(params: dict[str, Any]) -> str:
@@ -29,6 +34,43 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def format_eta(seconds: float) -> str:
+    """Seconds as "45s", "12m30s", "5h07m" or "3d04h" (negative counts as 0)."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+class _EtaAt:
+    """When the suite should end (monotonic seconds), from the runner's last ETA."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def set(self, seconds: float | None) -> None:
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def text(self) -> str:
+        """"ETA 12m30s", or "" while unknown."""
+        return "" if self.at is None else f"ETA {format_eta(self.at - time.monotonic())}"
+
+
+class _EtaColumn(ProgressColumn):
+    """The suite's ETA on the suite's bar (other bars leave it empty)."""
+
+    def __init__(self, eta: _EtaAt) -> None:
+        super().__init__()
+        self.eta = eta
+
+    def render(self, task: Task) -> Text:
+        return Text(self.eta.text() if task.fields.get("suite") else "", style="bold cyan")
+
+
 class Progress_:
     """Events the runner emits; every one is optional to override."""
 
@@ -39,6 +81,7 @@ class Progress_:
         pass
 
     def message(self, text: str) -> None: ...
+    def eta(self, seconds: float | None) -> None: ...  # the whole suite's; None: unknown yet
     def suite_start(self, name: str, n_gans: int) -> None: ...
     def gan_start(self, gan: str, done: int, budget: int, best: float | None) -> None: ...
     def trial_start(self, gan: str, number: int, params: dict[str, Any], iterations: int) -> None: ...
@@ -55,21 +98,27 @@ class PlainProgress(Progress_):
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(soft_wrap=True, highlight=False)
         self._t0 = time.perf_counter()
+        self._eta = _EtaAt()
 
-    def _line(self, text: str) -> None:
-        self.console.print(f"[{time.perf_counter() - self._t0:7.1f}s] {text}", markup=False)
+    def _line(self, text: str, eta: bool = False) -> None:
+        suffix = f"; suite {self._eta.text()}" if eta and self._eta.at is not None else ""
+        self.console.print(f"[{time.perf_counter() - self._t0:7.1f}s] {text}{suffix}", markup=False)
 
     def message(self, text: str) -> None:
         self._line(text)
+
+    def eta(self, seconds: float | None) -> None:
+        self._eta.set(seconds)
 
     def suite_start(self, name: str, n_gans: int) -> None:
         self._line(f"suite {name}: {n_gans} GAN(s)")
 
     def gan_start(self, gan: str, done: int, budget: int, best: float | None) -> None:
-        self._line(f"{gan}: {done}/{budget} trials done, best {_fmt(best)}")
+        self._line(f"{gan}: {done}/{budget} trials done, best {_fmt(best)}", eta=True)
 
     def trial_start(self, gan: str, number: int, params: dict[str, Any], iterations: int) -> None:
-        self._line(f"{gan} trial {number}: {iterations} iterations, {format_params(params)}")
+        self._line(f"{gan} trial {number}: {iterations} iterations, {format_params(params)}",
+                   eta=True)
 
     def evaluation(self, step: int, name: str, value: float) -> None:
         self._line(f"  iteration {step}: {name} = {value:.4g}")
@@ -78,7 +127,7 @@ class PlainProgress(Progress_):
                   best: float | None, reason: str = "") -> None:
         why = f" ({reason})" if reason else ""
         self._line(f"{gan} trial {number} {status}{why}: objective {_fmt(value)} in {seconds:.1f}s; "
-                   f"best so far {_fmt(best)}")
+                   f"best so far {_fmt(best)}", eta=True)
 
 
 class RichProgress(Progress_):
@@ -86,9 +135,10 @@ class RichProgress(Progress_):
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console()
+        self._eta = _EtaAt()
         self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), TimeRemainingColumn(), console=self.console,
-                             transient=False)
+                             TimeElapsedColumn(), TimeRemainingColumn(), _EtaColumn(self._eta),
+                             console=self.console, transient=False)
         self._suite = self._gan = self._trial = None
 
     def __enter__(self) -> "RichProgress":
@@ -101,8 +151,11 @@ class RichProgress(Progress_):
     def message(self, text: str) -> None:
         self.bars.console.print(text, markup=False, highlight=False)
 
+    def eta(self, seconds: float | None) -> None:
+        self._eta.set(seconds)
+
     def suite_start(self, name: str, n_gans: int) -> None:
-        self._suite = self.bars.add_task(f"suite {name}", total=n_gans)
+        self._suite = self.bars.add_task(f"suite {name}", total=n_gans, suite=True)
 
     def gan_start(self, gan: str, done: int, budget: int, best: float | None) -> None:
         if self._gan is not None:

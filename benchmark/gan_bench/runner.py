@@ -29,7 +29,8 @@ from gan_bench.train import Callback, TrainConfig, Trainer, TrainingDiverged
 from gan_bench.train.config import from_dict
 from gan_bench.train.trainer import resolve_device
 
-__all__ = ["Runner", "SuiteOutcome", "GanOutcome", "EVAL_SEED", "GRID_SEED", "FINALIST_SEED0"]
+__all__ = ["Runner", "SuiteOutcome", "GanOutcome", "EVAL_SEED", "GRID_SEED", "FINALIST_SEED0",
+           "train_data", "suite_evaluator", "trial_config"]
 
 EVAL_SEED = 2024  # z of evaluation samples, shared by every trial and finalist
 GRID_SEED = 7  # z of the sample grid logged at each evaluation
@@ -96,10 +97,44 @@ class EvalCallback(Callback):
         return {self.metric: value}
 
 
-class Runner:
-    """Runs one suite in this process (`worker` distinguishes parallel processes' samplers)."""
+def train_data(suite: Any) -> Any:
+    """The suite's training data (its train split, options and subset) as an ArrayDataset."""
+    from gan_bench.data import load_dataset
 
-    def __init__(self, suite: Any, *, worker: int = 0, progress: Progress_ | None = None) -> None:
+    ds = suite.dataset
+    data = load_dataset(ds.name, ds.train_split, **ds.options)
+    return data.subset(ds.subset) if ds.subset else data
+
+
+def suite_evaluator(suite: Any, device: torch.device) -> Any:
+    """The Evaluator of every trial and finalist: objective and final metrics, the eval split."""
+    from gan_bench.metrics.evaluate import Evaluator
+
+    s = suite
+    metrics = list(dict.fromkeys([s.metrics.objective, *s.metrics.final]))
+    return Evaluator(s.dataset.name, real_split=s.dataset.eval_split, metrics=metrics,
+                     n_real=s.metrics.n_real, device=device, dataset_options=dict(s.dataset.options))
+
+
+def trial_config(suite: Any, gan: Any, params: dict[str, Any], seed: int, device: str) -> TrainConfig:
+    """A run's TrainConfig: config.ResolvedGan.trial_train (precedence documented there) +
+    budget, seed, device."""
+    b = suite.budget
+    values = gan.trial_train(params)
+    values.update(seed=seed, device=device, eval_every=b.eval_every, iterations=b.iterations,
+                  epochs=b.epochs)
+    return from_dict(TrainConfig, values)
+
+
+class Runner:
+    """Runs one suite in this process (`worker` distinguishes parallel processes' samplers).
+
+    estimate: time a few iterations of each GAN before training (estimate.py), print the cost
+    and start the suite's ETA from it; without it the ETA starts once a trial has finished.
+    """
+
+    def __init__(self, suite: Any, *, worker: int = 0, progress: Progress_ | None = None,
+                 estimate: bool = False) -> None:
         from gan_bench.catalogue import load_builtins
         from gan_bench.study import default_storage_url
         from gan_bench.tracking import default_tracking_uri
@@ -116,22 +151,18 @@ class Runner:
         self.base_seed = 0  # search trial n trains with seed n
         self.objective = suite.metrics.objective
         self._pack_sizes: dict[str, int] = {}  # GAN name -> trials trained together
+        self.estimate = estimate
+        self.clock: Any = None  # estimate.SuiteClock, made once the training data is loaded
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
-        from gan_bench.data import load_dataset
-        from gan_bench.metrics.evaluate import Evaluator
         from gan_bench.tracking import Tracker, git_sha
 
         s = self.suite
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "suite.json", s.to_dict())
-        data = load_dataset(s.dataset.name, s.dataset.train_split, **s.dataset.options)
-        self.data = data.subset(s.dataset.subset) if s.dataset.subset else data
-        metrics = list(dict.fromkeys([self.objective, *s.metrics.final]))
-        self.evaluator = Evaluator(s.dataset.name, real_split=s.dataset.eval_split, metrics=metrics,
-                                   n_real=s.metrics.n_real, device=self.device,
-                                   dataset_options=dict(s.dataset.options))
+        self.data = train_data(s)
+        self.evaluator = suite_evaluator(s, self.device)
         self.direction = "maximize" if self.evaluator.higher_is_better(self.objective) else "minimize"
         self.git_sha = git_sha()
         self.hardware = describe_hardware(self.device)
@@ -152,6 +183,7 @@ class Runner:
         outcome = SuiteOutcome(self.suite.name, self.out, self.tracking_uri, self.storage_url,
                                self.objective, self.direction)
         gans = self.suite.resolved_gans()
+        self._start_clock(gans)
         self.progress.suite_start(self.suite.name, len(gans))
         for gan in gans:
             outcome.gans.append(self._run_gan(gan, outcome))
@@ -160,6 +192,30 @@ class Runner:
                 outcome.stopped = f"wall-clock cap of {self.suite.budget.timeout_minutes} min reached"
                 break
         return outcome
+
+    def _start_clock(self, gans: list[Any]) -> None:
+        """Print the suite's cost (timed when `estimate`) and start its ETA from the runs left."""
+        from gan_bench.estimate import SuiteClock, count_suite, estimate_suite, format_estimate
+        from gan_bench.study import study_name, study_records
+
+        self.clock = SuiteClock(count_suite(self.suite, len(self.data)))
+        finals = self.tracker.find_runs("tags.stage = 'final' and attributes.status = 'FINISHED'")
+        for gan in gans:
+            records = study_records(self.storage_url, study_name(self.suite.name, gan.name))
+            self.clock.resume(gan.name, sum(r["state"] in ("complete", "pruned") for r in records),
+                              sum(r["tags"].get("gan") == gan.name for r in finals))
+        timed = self.estimate and self.clock.runs_left() > 0
+        est = estimate_suite(self.suite, data=self.data, evaluator=self.evaluator, timed=timed)
+        if not timed:
+            est.untimed = ("every run is already done" if self.estimate
+                           else "--no-estimate; the ETA starts after the first finished run")
+        for line in format_estimate(est):
+            self.progress.message(line)
+        self.clock.prior = est.rates()
+        self._tick()
+
+    def _tick(self) -> None:
+        self.progress.eta(self.clock.seconds_left() if self.clock is not None else None)
 
     def _make_study(self, gan: Any) -> Any:
         from gan_bench.study import GanStudy, study_name
@@ -195,8 +251,10 @@ class Runner:
                     break
                 self._run_tickets(gan, study, tickets, parent)
                 outcome.new_trials += len(tickets)
+            self.clock.close(gan.name, "search")
             if not self._out_of_time():
                 outcome.new_finalists += self._run_finalists(gan, study, parent)
+                self.clock.close(gan.name)
         except KeyboardInterrupt:
             status = "KILLED"
             raise
@@ -215,12 +273,7 @@ class Runner:
 
     # ------------------------------------------------------------------ one trial
     def train_config(self, gan: Any, params: dict[str, Any], seed: int) -> TrainConfig:
-        """The trial's TrainConfig: config.ResolvedGan.trial_train (precedence documented there) + budget, seed, device."""
-        b = self.suite.budget
-        values = gan.trial_train(params)
-        values.update(seed=seed, device=str(self.device), eval_every=b.eval_every,
-                      iterations=b.iterations, epochs=b.epochs)
-        return from_dict(TrainConfig, values)
+        return trial_config(self.suite, gan, params, seed, str(self.device))
 
     def _trial_run(self, gan: Any, study: Any, ticket: Any, parent: str,
                    extra_tags: dict[str, str] | None = None) -> tuple[TrainConfig, Any, EvalCallback]:
@@ -365,6 +418,9 @@ class Runner:
             study.complete(ticket, cb.last_value, attrs)
             run.end("FINISHED", {"state": "complete"})
             status, value = "complete", cb.last_value
+        self.clock.done(gan.name, "search", result.iterations / max(trainer.total_iterations, 1),
+                        seconds / packed)
+        self._tick()
         best = study.best(1)
         self.progress.trial_end(gan.name, ticket.number, status, value, seconds,
                                 best[0].value if best else None, result.stop_reason)
@@ -400,14 +456,19 @@ class Runner:
                 result = trainer.fit()
             except TrainingDiverged as exc:
                 run.end("FAILED", {"state": "diverged", "fail_reason": str(exc)})
+                self.clock.done(gan.name, "final")
+                self._tick()
                 self.progress.trial_end(gan.name, trial.number, "failed", None,
                                         time.perf_counter() - start, None, str(exc))
                 return 1
             records = self._final_metrics(trainer, run, result)
             value = records[self.evaluator.primary(self.objective)].value
             run.end("FINISHED", {"state": "complete"})
-        self.progress.trial_end(gan.name, trial.number, f"finalist seed {seed}", value,
-                                time.perf_counter() - start, None)
+        seconds = time.perf_counter() - start
+        self.clock.done(gan.name, "final", result.iterations / max(trainer.total_iterations, 1),
+                        seconds)
+        self._tick()
+        self.progress.trial_end(gan.name, trial.number, f"finalist seed {seed}", value, seconds, None)
         return 1
 
     def _final_metrics(self, trainer: Trainer, run: Any, result: Any) -> dict[str, Any]:
