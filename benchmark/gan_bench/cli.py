@@ -296,7 +296,9 @@ def run_cmd(
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill -TERM stops like Ctrl-C
     progress = make_progress(True if plain else None)
     with progress:
-        outcome = Runner(spec, worker=worker, progress=progress, estimate=estimate).run()
+        command = " ".join(["gan-bench", *sys.argv[1:]])
+        outcome = Runner(spec, worker=worker, progress=progress, estimate=estimate,
+                         command=command).run()
     _print_outcome(outcome)
     if report:
         from gan_bench.report import write_report

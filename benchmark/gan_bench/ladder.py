@@ -6,7 +6,7 @@ Rungs (MNIST-family 1x28x28 datasets), each `n_fake` images drawn from the *trai
 a seeded subset (seed 0), then damaged, scored against the report's real split:
 
     real train                 the undamaged subset (the ceiling a GAN can reach)
-    real split itself          the real split's own first n_fake images: the sampling floor at this n
+    real split itself          the real split's first n_fake images: the sampling floor at this n
     pixel noise sigma 25 / 64  + N(0, sigma^2) per pixel on the 0-255 scale, rounded, clipped
     blur sigma 1 / 2 px        Gaussian blur (kernel radius 3 sigma, edges replicated)
     digits 0-4 only            half the classes (a GAN that drops modes)
@@ -39,7 +39,7 @@ COLUMNS = (("fid_mnist", "fid_mnist", 1), ("is_mnist", "IS", 2), ("classes_cover
            ("confident_share", "confident", 2), ("precision", "precision", 2),
            ("recall", "recall", 2))
 SINGLE_CLASS = 1
-CACHE_VERSION = 1  # bump when a rung's definition changes
+CACHE_VERSION = 2  # bump when a rung's definition or order changes
 
 
 def pixel_noise(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
@@ -63,7 +63,8 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return y.round().clamp_(0, 255).to(torch.uint8)
 
 
-def _pick(labels: torch.Tensor, n: int, keep: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def _pick(labels: torch.Tensor, n: int,
+          keep: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """Indices of n samples (seeded, seed 0) among those whose label passes `keep`; drawn with
     repetition only when fewer exist (one MNIST class has ~6,000 digits; a collapsed G repeats)."""
     idx = torch.nonzero(keep(labels)).flatten()
@@ -97,9 +98,9 @@ def damaged_sets(dataset: str, n: int, real_split: str = "test") -> dict[str, to
     }
 
 
-RUNGS = ("real train (seeded subset)", "real split itself", "pixel noise sigma 25", "blur sigma 1 px",
-         "digits 0-4 only", "pixel noise sigma 64", "blur sigma 2 px", f"one class (digit {SINGLE_CLASS})",
-         "uniform noise")
+RUNGS = ("real train (seeded subset)", "real split itself", "pixel noise sigma 25",
+         "blur sigma 1 px", "digits 0-4 only", "pixel noise sigma 64", "blur sigma 2 px",
+         f"one class (digit {SINGLE_CLASS})", "uniform noise")
 
 
 def _cache_key(protocol: dict[str, Any]) -> str:
@@ -144,7 +145,9 @@ def ladder_rows(dataset: str, *, n_fake: int, n_real: int | None, real_split: st
 
 
 def _cell(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    if value is None:
+        return "-"
+    return f"{0.0 if abs(value) < 0.5 * 10 ** -digits else value:.{digits}f}"  # no "-0.0"
 
 
 def ladder_table(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -153,15 +156,17 @@ def ladder_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         vals = row["values"]
-        lines.append("| " + " | ".join([row["label"]] + [_cell(vals.get(k), d) for k, _, d in COLUMNS]) + " |")
+        cells = [row["label"]] + [_cell(vals.get(k), d) for k, _, d in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def protocol_text(rows: Sequence[dict[str, Any]]) -> str:
     p = rows[0]["protocol"] if rows else {}
-    return (f"Protocol: {p.get('extractor', '?')} (weights sha256 {str(p.get('extractor_sha256', '?'))[:12]}), "
-            f"n_fake {p.get('n_fake', '?')}, n_real {p.get('n_real', '?')} of the {p.get('real_split', '?')} "
-            f"split, {p.get('dtype', '?')}; damaged sets drawn from the training split (seed 0). "
+    sha = str(p.get("extractor_sha256", "?"))[:12]
+    return (f"Protocol: {p.get('extractor', '?')} (weights sha256 {sha}), n_fake "
+            f"{p.get('n_fake', '?')}, n_real {p.get('n_real', '?')} of the "
+            f"{p.get('real_split', '?')} split, {p.get('dtype', '?')}; damaged sets drawn from the training split (seed 0). "
             "classes: classes with >= 1% of the samples (classifier argmax); confident: share "
             "of samples the classifier gives >= 0.9 probability.")
 

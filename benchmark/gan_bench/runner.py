@@ -134,13 +134,14 @@ class Runner:
     """
 
     def __init__(self, suite: Any, *, worker: int = 0, progress: Progress_ | None = None,
-                 estimate: bool = False) -> None:
+                 estimate: bool = False, command: str = "") -> None:
         from gan_bench.catalogue import load_builtins
         from gan_bench.study import default_storage_url
         from gan_bench.tracking import default_tracking_uri
 
         load_builtins()
         self.suite, self.worker = suite, worker
+        self.command = command or f"Runner({suite.name!r}) from Python"  # recorded; reports print it
         self.progress = progress or Progress_()
         self.out = Path(suite.resolved_output_dir())
         self.storage_url = suite.storage or default_storage_url(self.out)
@@ -504,7 +505,7 @@ class Runner:
         return {"suite": s.name, "gan": gan.name, "dataset": s.dataset.name, "stage": stage,
                 "optuna_study": study.name, "optuna_storage": _redact(self.storage_url),
                 "git_sha": self.git_sha, "objective": self.objective, "direction": self.direction,
-                "worker": str(self.worker), "hardware": self.hardware}
+                "worker": str(self.worker), "hardware": self.hardware, "command": self.command}
 
     def _spec_params(self, gan: Any) -> dict[str, Any]:
         spec = gan.spec

@@ -242,6 +242,13 @@ def _date(runs: Sequence[dict[str, Any]]) -> str:
     return datetime.fromtimestamp(max(ends) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _span(runs: Sequence[dict[str, Any]]) -> float | None:
+    """Seconds from the first run's start to the last run's end (None without finished runs)."""
+    starts = [r["start_time"] for r in runs if r.get("start_time")]
+    ends = [r["end_time"] for r in runs if r.get("end_time")]
+    return (max(ends) - min(starts)) / 1000 if starts and ends else None
+
+
 def _hardware(runs: Sequence[dict[str, Any]], gans: Sequence[GanRecord]) -> str:
     devices = {t.device for g in gans for t in g.trials if t.device}
     devices |= {r["params"]["device"] for r in runs if "device" in r["params"]}
@@ -302,6 +309,8 @@ def collect(source: str | Path, references: Path = REFERENCES_PATH,
         dataset_text=_dataset_text(suite), objective=objective,
         directions=_directions(suite, keys)[1], budget_text=_budget_text(suite), date=_date(runs),
         git_shas=tuple(sorted({r["tags"]["git_sha"] for r in runs if "git_sha" in r["tags"]})),
+        commands=tuple(sorted({r["tags"]["command"] for r in runs if r["tags"].get("command")})),
+        wall_seconds=_span(runs),
         hardware=_hardware(runs, gans), versions=_versions(runs), gans=gans,
         references=load_references(references), centres=centres, sigma=sigma, test=test,
         ladder=ladder)

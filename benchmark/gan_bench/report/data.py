@@ -74,6 +74,8 @@ class ReportData:
     versions: dict[str, str]  # package -> version, from the finalists' protocols
     gans: tuple[GanRecord, ...]
     references: tuple[dict[str, Any], ...] | None = None  # None: not measured yet
+    commands: tuple[str, ...] = ()  # the `gan-bench run ...` command lines that made the runs
+    wall_seconds: float | None = None  # first run start to last run end (all invocations)
     ladder: tuple[dict[str, Any], ...] | None = None  # calibration rungs on the finals' protocol (MNIST)
     centres: tuple[tuple[float, float], ...] | None = None  # true modes of a mixture dataset
     sigma: float | None = None  # their standard deviation

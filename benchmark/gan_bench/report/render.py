@@ -128,6 +128,11 @@ def _header(data: ReportData) -> list[str]:
     facts = [("dataset", data.dataset_text), ("objective", _arrow(data, data.objective)),
              ("budget", data.budget_text), ("date", f"{data.date} (newest run end)"),
              ("git sha", shas), ("hardware", data.hardware), ("packages", versions)]
+    if data.commands or data.wall_seconds is not None:
+        made = "; ".join(f"`{c}`" for c in data.commands) or MISSING
+        span = MISSING if data.wall_seconds is None else f"{data.wall_seconds:.0f} s"
+        facts += [("made by", made), ("wall time", f"{span} (first run start to last run end, "
+                                                   "report not included)")]
     lines = [f"# Leaderboard: {data.suite}", ""]
     if data.description:
         lines += [data.description, ""]
