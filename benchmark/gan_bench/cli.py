@@ -380,7 +380,7 @@ def baselines_cmd(
     from gan_bench.ladder import ladder_markdown
     from gan_bench.tracking import git_sha
 
-    start = time.perf_counter()
+    start, sha = time.perf_counter(), git_sha()  # the sha of the code that runs, taken first
     names = [p.strip() for p in presets.split(",") if p.strip()] if presets else bl.mnist_presets()
     bl.check_request(names, seconds, dataset, n)
     ladder = ladder_markdown(dataset, n_fake=n, n_real=None, real_split="test", device=device)
@@ -391,7 +391,7 @@ def baselines_cmd(
                              progress=lambda line: out.print(line, markup=False))
     command = "gan-bench baselines " + " ".join(sys.argv[2:])
     header = bl.header_lines(command=command.strip(), wall_seconds=time.perf_counter() - start,
-                             device=device, sha=git_sha(),
+                             device=device, sha=sha,
                              date=datetime.date.today().isoformat(), n=n)
     path = bl.write_baselines(pairs, out_dir, seconds=seconds, header=header, ladder=ladder, n=n)
     out.print(f"report: {path}")

@@ -12,7 +12,8 @@ varies the objective rather than exotic units:
   collapses on MNIST at the textbook setting (lr 2e-4, beta1 0.5, batch 64, k 1): fid_mnist about
   1,000 after 3,000 steps, where the BatchNorm G draws digits (reports/baselines/). BatchNorm
   postdates the 2014 paper: `batch_norm_g: false` is the paper-faithful plain MLP. torch's
-  BatchNorm1d defaults (eps 1e-5, momentum 0.1); G samples for evaluation in eval mode.
+  BatchNorm1d defaults (eps 1e-5, momentum 0.1); Linears followed by BatchNorm have no bias (the
+  BatchNorm shift replaces it); G samples for evaluation in eval mode.
 - D: prod(shape) -> 512 -> 256 -> 1, LeakyReLU(0.2) (the DCGAN slope; no maxout, no dropout).
 - PyTorch's default (Kaiming-uniform) initialisation: the paper gives none, and N(0, 0.02) makes
   a BatchNorm-free MLP start with near-zero outputs.
@@ -58,7 +59,9 @@ class MLPGenerator(Generator):
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
             norm: list[nn.Module] = [nn.BatchNorm1d(b)] if batch_norm else []
-            layers += [nn.Linear(a, b), *norm, nn.ReLU()]
+            # no bias before BatchNorm (its shift replaces it, as in DCGAN): a redundant bias gets
+            # a zero gradient that Adam turns into noise-driven steps
+            layers += [nn.Linear(a, b, bias=not batch_norm), *norm, nn.ReLU()]
         layers.append(nn.Linear(dims[-1], math.prod(self.out_shape)))
         self.net = nn.Sequential(*layers)
         self.squash = squash  # images: tanh to [-1, 1]; points: unbounded
