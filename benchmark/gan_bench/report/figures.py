@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +149,8 @@ def draw(spec: FigureSpec) -> bytes:
     fig, axes = plt.subplots(rows, cols, figsize=(width, 3.2 * rows), squeeze=False)
     try:
         DRAWERS[spec.kind](spec, axes.ravel())
-        fig.suptitle(spec.title, fontsize=9)
+        # wrapped to the figure's width: a one-panel figure is narrower than most titles
+        fig.suptitle(textwrap.fill(spec.title, width=max(30, int(width * 11))), fontsize=9)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
