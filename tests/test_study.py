@@ -65,6 +65,29 @@ def test_a_rerun_only_adds_what_is_missing(tmp_path):
     assert again.counts().done == 3 and again.best(1)[0].value == 0.5
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_resumed_study_proposes_new_configurations_and_a_fresh_one_repeats(tmp_path, sampler):
+    """Issue 13: the seeded sampler restarted in each process and replayed trials 0, 1, ..."""
+    def first(st, n):
+        out = []
+        for i in range(n):
+            t = st.next_trial(budget=10)
+            st.complete(t, float(i))
+            out.append(t.params)
+        return out
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = first(make(tmp_path / "a", sampler=sampler), 2)
+    assert first(make(tmp_path / "b", sampler=sampler), 2) == a  # fresh runs: reproducible
+    resumed = first(make(tmp_path / "a", sampler=sampler), 2)  # second invocation, same store
+    assert all(p not in a for p in resumed)
+    again = first(make(tmp_path / "a", sampler=sampler), 1)  # third: new again
+    assert again[0] not in a + resumed
+    resumed_b = first(make(tmp_path / "b", sampler=sampler), 2)
+    assert resumed_b == resumed  # the resumed proposals are reproducible too
+
+
 def test_dead_workers_trial_is_failed_and_its_params_retried(tmp_path):
     st = make(tmp_path)
     t = st.next_trial(budget=2)

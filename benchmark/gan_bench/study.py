@@ -9,7 +9,9 @@ training, tracking and pruning without Optuna owning the loop:
   older than the grace period (other hosts), is marked FAIL and its parameters are enqueued
   again, so the budget is met with the same configurations.
 - seeds: each worker's sampler seed is `seed + 10007 * worker`; a worker that finds another live
-  worker using its seed moves to a seed derived from its pid (never two samplers in step).
+  worker using its seed moves to a seed derived from its pid (never two samplers in step); a
+  study that already holds trials (a resumed or repeated run) derives the seed from (seed,
+  worker, trials so far), so it never replays the configurations it already tried.
 """
 
 from __future__ import annotations
@@ -145,7 +147,20 @@ class GanStudy:
             sampler=make_sampler(sampler, self.sampler_seed, n_startup_trials),
             pruner=make_pruner(pruner, pruner_startup, n_warmup_evals, max_evals))
         self.direction = direction
+        self._reseed_if_resumed()
         self._avoid_seed_collision()
+
+    def _reseed_if_resumed(self) -> None:
+        """A seeded sampler restarts its random stream in every process, so a resumed study (or a
+        second invocation) would propose the very configurations it already tried. When the
+        study already holds trials, the seed is derived from (seed, worker, number of trials):
+        a fresh run stays reproducible, a resumed one proposes new settings (reproducibly too)."""
+        n = len(self.trials())
+        if n:
+            digest = hashlib.sha256(f"{self.base_seed}:{self.worker}:{n}".encode()).digest()
+            self.sampler_seed = int.from_bytes(digest[:4], "little") % (2**31 - 1)
+            name, n_startup = self._sampler_args
+            self.study.sampler = make_sampler(name, self.sampler_seed, n_startup)
 
     # ------------------------------------------------------------------ bookkeeping
     def trials(self, states: tuple[TrialState, ...] | None = None) -> list[optuna.trial.FrozenTrial]:
