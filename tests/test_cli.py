@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def gan_bench(*args, env=None):
     return subprocess.run([sys.executable, "-m", "gan_bench.cli", *args], capture_output=True,
@@ -35,6 +37,22 @@ def test_unknown_names_exit_2_with_one_line():
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: unknown"), res.stderr
         assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run"], "Missing argument 'suite'"),
+    (["bogus-command"], "No such command 'bogus-command'"),
+    (["validate", "suites/smoke.yaml", "--bogus"], "No such option: --bogus"),
+    (["run", "suites/smoke.yaml", "--worker", "abc"], "Invalid value for '--worker'"),
+    (["run", "suites/smoke.yaml", "--worker", "-1"], "Invalid value for '--worker'"),
+])
+def test_usage_errors_exit_2_with_one_line(args, message):
+    """Issue 13: typer raises its vendored click's exceptions, which used to end in a traceback."""
+    res = gan_bench(*args)
+    assert res.returncode == 2, (args, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert message in lines[0] and "--help" in lines[0]
 
 
 def test_data_info_json_for_a_mixture(tmp_path):

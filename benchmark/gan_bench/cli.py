@@ -25,6 +25,22 @@ app.add_typer(data_app, name="data", help="Fetch, convert and inspect datasets (
 evaluator_app = typer.Typer(no_args_is_help=True, help="Train the project's own evaluator networks.")
 app.add_typer(evaluator_app, name="evaluator", help="Train the project's evaluator networks (the MNIST classifier).")
 
+def _vendored(name: str) -> tuple[type, ...]:
+    """click's exception class and typer's vendored copy of it (typer >= 0.20 ships its own
+    click, whose exceptions are not click's: both must be caught)."""
+    import importlib
+
+    found = [getattr(click.exceptions, name)]
+    try:
+        found.append(getattr(importlib.import_module("typer._click.exceptions"), name))
+    except (ImportError, AttributeError):
+        pass
+    return tuple(found)
+
+
+CLICK_ERRORS = _vendored("ClickException")
+ABORTS = _vendored("Abort")
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -280,7 +296,7 @@ def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
 def run_cmd(
     suite: str = typer.Argument(..., help="Suite file, e.g. suites/quickstart.yaml."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a field: --set budget.trials=2 --set gans[0].train.k=3"),
-    worker: int = typer.Option(0, "--worker", help="Index of this worker when several processes share one study (0, 1, ...): it offsets the sampler seed."),
+    worker: int = typer.Option(0, "--worker", min=0, help="Index of this worker when several processes share one study (0, 1, ...): it offsets the sampler seed."),
     plain: bool = typer.Option(False, "--plain", help="One line per event instead of live bars (automatic when stdout is not a terminal)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write reports/<suite>/leaderboard.md at the end (default on)."),
     estimate: bool = typer.Option(True, "--estimate/--no-estimate", help="First time a few iterations of each GAN and print the suite's cost (default on; under a minute on a CPU for suites/mnist.yaml). --no-estimate prints the counts only; the ETA then starts after the first finished trial."),
@@ -413,15 +429,20 @@ def main() -> None:
     except GanBenchError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
-    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
+    except (KeyboardInterrupt, *ABORTS):  # click turns Ctrl-C into Abort
         err.print("interrupted: what was recorded is intact (a trial in flight is marked and will "
                   "be retried); run the same command again to continue", markup=False)
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        if isinstance(exc, CLICK_ERRORS):  # one line naming the problem, as for every bad input
+            words = [a for a in sys.argv[1:2] if not a.startswith("-")]
+            if "No such command" in exc.format_message():
+                words = []
+            command = " ".join(["gan-bench", *words])
+            err.print(f"error: {exc.format_message()} (see `{command} --help`)", markup=False,
+                      highlight=False, soft_wrap=True)
             sys.exit(2)
         raise
 
