@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
 from gan_bench import baselines as bl
