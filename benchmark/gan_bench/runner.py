@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from gan_bench.cache import atomic_write_json
+from gan_bench.cache import atomic_write_json, sha256_file
 from gan_bench.images import image_grid, points_image
 from gan_bench.procs import cpu_model
 from gan_bench.progress import Progress_
@@ -36,6 +36,8 @@ EVAL_SEED = 2024  # z of evaluation samples, shared by every trial and finalist
 GRID_SEED = 7  # z of the sample grid logged at each evaluation
 GRID_N = 64
 HEARTBEAT_S = 30  # MLflow run heartbeat while training (tracking.close_orphans allows 600 s)
+# Tags holding the sha256 of a finalist's artifacts (report/collect.py checks them).
+SHA_TAGS = {"metrics.json": "sha256.metrics_json", "checkpoint": "sha256.checkpoint"}
 FINALIST_SEED0 = 1000  # finalist seeds never coincide with search seeds (0 + trial number)
 
 
@@ -160,6 +162,7 @@ class Runner:
         from gan_bench.tracking import Tracker, git_sha
 
         s = self.suite
+        self._check_store_files()
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "suite.json", s.to_dict())
         self.data = train_data(s)
@@ -174,6 +177,41 @@ class Runner:
         closed = self.tracker.close_orphans()
         if closed:
             self.progress.message(f"marked {closed} MLflow run(s) of dead processes FAILED (orphaned)")
+
+    def _check_store_files(self) -> None:
+        """Refuse a local store that is an empty (0-byte) file while the other store holds runs:
+        the search would silently start over next to the old finalists (or the reverse)."""
+        from gan_bench.errors import UserInputError
+        from gan_bench.report.collect import _sqlite_path
+
+        files = {"Optuna storage": _sqlite_path(self.storage_url),
+                 "MLflow tracking store": _sqlite_path(self.tracking_uri)}
+        sizes = {k: p.stat().st_size if p is not None and p.is_file() else None
+                 for k, p in files.items()}
+        for (label, size), (other, other_size) in zip(sizes.items(), reversed(sizes.items())):
+            if size == 0 and other_size:
+                raise UserInputError(
+                    f"{files[label]}: the {label} is an empty (0-byte) file while the {other} "
+                    f"{files[other]} holds runs; restore it from a copy, or use a new output_dir "
+                    "(nothing was run)")
+
+    def _check_store_contents(self, gan: Any, records: list[dict[str, Any]],
+                              searches: int) -> None:
+        """The same check on what the stores hold: trials in one and none in the other."""
+        from gan_bench.errors import UserInputError
+
+        trials = sum(r["state"] in ("complete", "pruned") for r in records)
+        if searches and not records:
+            raise UserInputError(
+                f"{_redact(self.storage_url)}: the Optuna storage holds no trials of {gan.name}, "
+                f"but MLflow holds {searches} search run(s) of it: the Optuna store was emptied or "
+                "replaced; restore it, or use a new output_dir (nothing was run)")
+        if trials and not searches:
+            raise UserInputError(
+                f"{_redact(self.tracking_uri)}: MLflow holds no search runs of {gan.name}, but "
+                f"the Optuna storage holds {trials} finished trial(s) of it: the "
+                "MLflow store was emptied or replaced; restore it, or use a new output_dir "
+                "(nothing was run)")
 
     def _out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
@@ -201,8 +239,11 @@ class Runner:
 
         self.clock = SuiteClock(count_suite(self.suite, len(self.data)))
         finals = self.tracker.find_runs("tags.stage = 'final' and attributes.status = 'FINISHED'")
+        searches = self.tracker.find_runs("tags.stage = 'search'")
         for gan in gans:
             records = study_records(self.storage_url, study_name(self.suite.name, gan.name))
+            self._check_store_contents(gan, records,
+                                       sum(r["tags"].get("gan") == gan.name for r in searches))
             self.clock.resume(gan.name, sum(r["state"] in ("complete", "pruned") for r in records),
                               sum(r["tags"].get("gan") == gan.name for r in finals))
         timed = self.estimate and self.clock.runs_left() > 0
@@ -442,6 +483,13 @@ class Runner:
         taken = self.tracker.find_runs(f"tags.`gan_bench.key` = '{key}'")
         if any(r["status"] in ("RUNNING", "FINISHED") for r in taken):
             return 0
+        # Atomic claim in the shared storage: of two workers here at once, one trains it. The
+        # attempt number (runs of this key that ended FAILED / KILLED) lets a later run retry a
+        # finalist that was interrupted or orphaned.
+        if not study.claim(f"{key}#{len(taken)}"):
+            self.progress.message(f"{gan.name}: finalist trial {trial.number} seed {seed} is "
+                                  "claimed by another worker")
+            return 0
         cfg = self.train_config(gan, dict(trial.params), seed)
         tags = {**self._tags(gan, "final", study), "gan_bench.key": key, "source_trial": str(trial.number),
                 "finalist_rank": str(rank), "seed": str(seed)}
@@ -482,12 +530,14 @@ class Runner:
                      "train_seconds": result.seconds,
                      "img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)})
         run.log_metrics(flat, result.iterations)
-        run.log_json({k: rec.to_dict() for k, rec in records.items()}, "metrics.json")
+        metrics_sha = run.log_json({k: rec.to_dict() for k, rec in records.items()}, "metrics.json")
         run.log_json(trainer.resolved_config(), "config.json")
         run.set_tags(self._protocol_tags(records))
         path = self.out / "checkpoints" / f"{run.run_id}_G.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"G": trainer.G.state_dict(), "config": trainer.resolved_config()}, path)
+        # sha256 of what the report reads back: a damaged artifact is refused, never used
+        run.set_tags({SHA_TAGS["metrics.json"]: metrics_sha, SHA_TAGS["checkpoint"]: sha256_file(path)})
         run.log_artifact(path, "checkpoint")
         path.unlink()
         return records

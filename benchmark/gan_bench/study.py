@@ -12,6 +12,9 @@ training, tracking and pruning without Optuna owning the loop:
   worker using its seed moves to a seed derived from its pid (never two samplers in step); a
   study that already holds trials (a resumed or repeated run) derives the seed from (seed,
   worker, trials so far), so it never replays the configurations it already tried.
+- finalists: each (trial, seed) finalist is claimed in the storage (`GanStudy.claim`, a row in
+  the table `gan_bench_claims` with the key as primary key) before it trains, so two workers that
+  reach the finalist stage at once never both train it; the database decides who wins.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+import sqlalchemy as sa
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -38,6 +42,10 @@ __all__ = ["GanStudy", "TrialTicket", "study_name", "default_storage_url", "make
 HEARTBEAT_S = int(os.environ.get("GAN_BENCH_HEARTBEAT_S", "20"))  # Optuna's own default is 60
 GRACE_S = int(os.environ.get("GAN_BENCH_GRACE_S", str(HEARTBEAT_S * 6)))  # a few missed beats
 INT_PARAMS = ("k", "batch_size")  # searched as integers
+CLAIMS_TABLE = "gan_bench_claims"  # finalist claims, in the same database as the studies
+# A claim whose owner (on another host) has started no run for this long is taken over: the
+# claimer starts its MLflow run milliseconds after claiming, so it died in between.
+CLAIM_STALE_S = float(os.environ.get("GAN_BENCH_CLAIM_STALE_S", "600"))
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -308,6 +316,36 @@ class GanStudy:
             ticket.trial.set_user_attr(key, value)
         self.study.tell(ticket.trial, values, state=state, skip_if_finished=True)
 
+    # ------------------------------------------------------------------ finalist claims
+    def claim(self, key: str) -> bool:
+        """Claim `key` (e.g. "suite/gan/final/trial-3/seed-1000#0") for this process; True when
+        it is ours. An INSERT on the key's primary key is atomic in every SQL database, so of
+        two workers claiming at once exactly one wins. A claim held by a dead process (this
+        host: pid gone; another host: older than CLAIM_STALE_S, and the caller found no run
+        for this key and attempt) is taken over with a compare-and-set UPDATE."""
+        table = _claims_table(self.storage.engine)
+        now = time.time()
+        try:
+            with self.storage.engine.begin() as conn:
+                conn.execute(table.insert().values(key=key, owner=self.owner, claimed_at=now))
+            return True
+        except sa.exc.IntegrityError:
+            pass
+        with self.storage.engine.begin() as conn:
+            row = conn.execute(sa.select(table.c.owner, table.c.claimed_at)
+                               .where(table.c.key == key)).first()
+            if row is None:  # released in between: try once more
+                return self.claim(key)
+            if row.owner == self.owner:
+                return True
+            stale = now - float(row.claimed_at) > CLAIM_STALE_S
+            if not (owner_dead_here(row.owner) or stale):
+                return False
+            taken = conn.execute(table.update()
+                                 .where(table.c.key == key, table.c.owner == row.owner)
+                                 .values(owner=self.owner, claimed_at=now))
+            return taken.rowcount == 1
+
     # ------------------------------------------------------------------ results
     def best(self, top: int) -> list[optuna.trial.FrozenTrial]:
         """The `top` completed trials, best first (distinct parameter sets)."""
@@ -320,6 +358,27 @@ class GanStudy:
                 seen.add(key)
                 out.append(t)
         return out[:top]
+
+
+_CLAIMS: dict[str, sa.Table] = {}  # engine URL -> table, created once per process
+
+
+def _claims_table(engine: sa.engine.Engine) -> sa.Table:
+    """The claims table, created on first use (a race between two creators is harmless)."""
+    url = str(engine.url)
+    if url not in _CLAIMS:
+        meta = sa.MetaData()
+        table = sa.Table(CLAIMS_TABLE, meta,
+                         sa.Column("key", sa.String(512), primary_key=True),
+                         sa.Column("owner", sa.String(255), nullable=False),
+                         sa.Column("claimed_at", sa.Float, nullable=False))
+        try:
+            meta.create_all(engine, checkfirst=True)
+        except sa.exc.DBAPIError:  # another process created it between the check and CREATE
+            if not sa.inspect(engine).has_table(CLAIMS_TABLE):
+                raise
+        _CLAIMS[url] = table
+    return _CLAIMS[url]
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import logging
@@ -264,15 +265,27 @@ class Tracker:
             for local stores (MLflow's default would be `./mlruns` in the cwd); the server's
             default for remote ones. An existing experiment keeps the location it was made with.
         tags: experiment tags, set on every construction (later values overwrite).
+        read_only: open an existing experiment without creating, tagging or locking anything
+            (reports); TrackingError when the experiment is not there.
 
     Attributes: `uri`, `experiment_id`, `artifact_location` (None: the server decides) and
     `client`, the underlying `MlflowClient`, for what this class does not cover.
     """
 
     def __init__(self, uri: str, experiment: str, *, artifact_root: Path | None = None,
-                 tags: Mapping[str, Any] | None = None) -> None:
+                 tags: Mapping[str, Any] | None = None, read_only: bool = False) -> None:
         self.uri = uri
         store = _local_store_path(uri)
+        if read_only:  # reports: open an existing store and experiment, never write to either
+            self.artifact_location = None
+            self._lock_path = None
+            self.client = _call(f"open the tracking store {uri}", MlflowClient, uri)
+            exp = _call(f"read experiment {experiment!r}", self.client.get_experiment_by_name,
+                        experiment)
+            if exp is None or exp.lifecycle_stage != "active":
+                raise TrackingError(f"{uri}: no active MLflow experiment {experiment!r} in it")
+            self.experiment_id = exp.experiment_id
+            return
         self._lock_path = store.with_name(store.name + ".lock") if store else None
         if artifact_root is not None:
             self.artifact_location: str | None = Path(artifact_root).resolve().as_uri()
@@ -555,10 +568,12 @@ class RunHandle:
         Image.fromarray(image).save(buffer, format="PNG")
         self._log_bytes(buffer.getvalue(), name if name.endswith(".png") else name + ".png")
 
-    def log_json(self, obj: Any, name: str) -> None:
-        """Log `obj` as an indented JSON artifact (".json" added if missing; Paths etc. as str)."""
-        text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
-        self._log_bytes(text.encode(), name if name.endswith(".json") else name + ".json")
+    def log_json(self, obj: Any, name: str) -> str:
+        """Log `obj` as an indented JSON artifact (".json" added if missing; Paths etc. as str);
+        returns the sha256 (hex) of the bytes logged, for a later integrity check."""
+        data = (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+        self._log_bytes(data, name if name.endswith(".json") else name + ".json")
+        return hashlib.sha256(data).hexdigest()
 
     def heartbeat(self) -> None:
         """Set `gan_bench.heartbeat` to now: the run is alive (see `Tracker.close_orphans`)."""

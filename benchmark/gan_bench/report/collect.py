@@ -8,11 +8,13 @@ suite.json next to optuna.db / mlflow.db (the runner writes all three).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -45,9 +47,23 @@ def resolve_source(source: str | Path) -> tuple[Any, Path]:
 
 def _has_stores(suite: Any, out: Path) -> bool:
     """Both stores exist: a local db in `out`, or a remote URL named by the suite (never create
-    an empty store by reading)."""
+    an empty store by reading). A zero-byte db is refused: opening it would write a schema."""
+    for name, url, label in (("optuna.db", suite.storage, "Optuna storage"),
+                             ("mlflow.db", suite.tracking_uri, "MLflow tracking store")):
+        path = out / name if url is None else _sqlite_path(url)
+        if path is not None and path.is_file() and path.stat().st_size == 0:
+            raise UserInputError(f"{path}: the {label} is an empty (0-byte) file, so the runs "
+                                 "it held are lost; restore it from a copy (reading it would "
+                                 "write a fresh schema, and a report never writes to a store)")
     optuna_ok = bool(suite.storage) or (out / "optuna.db").is_file()
     return optuna_ok and (bool(suite.tracking_uri) or (out / "mlflow.db").is_file())
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return Path(url2pathname(path)) if path and path != ":memory:" else None
 
 
 def load_references(path: Path = REFERENCES_PATH) -> tuple[dict[str, Any], ...] | None:
@@ -78,8 +94,11 @@ class _Artifacts:
         if urlparse(uri).scheme != "file":
             return None
         path = Path(url2pathname(urlparse(uri).path))
-        if not path.exists() and "mlartifacts" in path.parts:
-            path = self.out / Path(*path.parts[path.parts.index("mlartifacts"):])
+        if "mlartifacts" in path.parts:  # the output dir's own copy wins (a copied or moved
+            # folder must report its own files, not those of the folder it was copied from)
+            own = self.out / Path(*path.parts[path.parts.index("mlartifacts"):])
+            if own.exists():
+                return own
         return path if path.exists() else None
 
     def path(self, run: dict[str, Any], rel: str) -> Path | None:
@@ -110,10 +129,38 @@ def _trial(rec: dict[str, Any]) -> TrialRecord:
                        attrs.get("failure_kind"), attrs.get("device"))
 
 
+def _verified(run: dict[str, Any], path: Path | None, what: str) -> Path | None:
+    """`path` when its sha256 is the one recorded in the run (runs made before sha256 tags:
+    unchecked); a damaged artifact is one clear UserInputError, never read."""
+    from gan_bench.cache import sha256_file
+    from gan_bench.runner import SHA_TAGS
+
+    want = run["tags"].get(SHA_TAGS[what])
+    if path is None or want is None:
+        return path
+    got = sha256_file(path)
+    if got != want:
+        size = path.stat().st_size
+        raise UserInputError(
+            f"{path}: {what} of finalist run {run['run_id']} ({run['name']}) is damaged: sha256 "
+            f"{got[:12]} ({size} bytes), MLflow recorded {want[:12]}; restore the artifact or "
+            "delete the run, then report again")
+    return path
+
+
 def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str) -> FinalistRecord:
-    path = arts.path(run, "metrics.json")
+    path = _verified(run, arts.path(run, "metrics.json"), "metrics.json")
     if path is not None:
-        records = json.loads(path.read_text())
+        try:
+            records = json.loads(path.read_text())
+            if not isinstance(records, dict):
+                raise ValueError("not a JSON object")
+            for rec in records.values():
+                float(rec["value"]), rec["protocol"].items()
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            raise UserInputError(f"{path}: metrics.json of finalist run {run['run_id']} "
+                                 f"({run['name']}) is unreadable ({type(exc).__name__}: "
+                                 f"{str(exc)[:120]}); restore it or delete the run") from None
         metrics = {k: float(r["value"]) for k, r in records.items()}
         protocols = {k: {f: v for f, v in r["protocol"].items() if f != "versions"}
                      for k, r in records.items()}
@@ -154,15 +201,80 @@ class _Context:
         self.suite, self.out, self.tracker, self.storage = suite, out, tracker, storage
         self.runs, self.objective, self.higher = runs, objective, higher
         self.arts = _Artifacts(tracker, out, tmp)
+        self.warnings: list[str] = []
+
+
+def _unique_finals(ctx: _Context, gan: str, finals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One run per finalist key (trial, seed), the oldest; a duplicate is said in a warning,
+    never counted (two runs of one seed would count one setting twice in mean, CI and test)."""
+    seen: dict[str, dict[str, Any]] = {}
+    dropped = []
+    for run in sorted(finals, key=lambda r: r["start_time"] or 0):
+        key = run["tags"].get("gan_bench.key") or run["run_id"]
+        if key in seen:
+            dropped.append(run)
+        else:
+            seen[key] = run
+    if dropped:
+        keys = sorted({r["tags"]["gan_bench.key"] for r in dropped})
+        ctx.warnings.append(
+            f"{gan}: the store holds {len(dropped)} duplicate FINISHED finalist run(s) of "
+            f"{', '.join(f'`{k}`' for k in keys)} (two workers trained one finalist); only the "
+            f"oldest run of each is counted (ignored: {', '.join(r['run_id'] for r in dropped)})")
+    return list(seen.values())
+
+
+def _cross_check(ctx: _Context, name: str, records: list[dict[str, Any]],
+                 runs: list[dict[str, Any]]) -> None:
+    """Refuse when Optuna and MLflow disagree on a value both hold: one store is damaged, and
+    the report would print numbers that no trial produced."""
+    search = [r for r in runs if r["tags"].get("stage") == "search"]
+    if search and not records:
+        raise UserInputError(
+            f"{_redact(ctx.storage)}: the Optuna storage holds no trials of study {name!r}, but MLflow "
+            f"holds {len(search)} search run(s) of it: the Optuna store was emptied "
+            "or replaced; restore it (or report from a fresh output_dir)")
+    if not search and any(r["state"] in ("complete", "pruned") for r in records):
+        raise UserInputError(
+            f"{ctx.tracker.uri}: MLflow holds no runs of study {name!r}, but the Optuna storage "
+            f"holds {len(records)} trial(s) of it: the MLflow store was emptied or replaced; "
+            "restore it (or report from a fresh output_dir)")
+    for rec in records:
+        if rec["state"] != "complete":
+            continue
+        run = _search_run(runs, rec["number"])
+        if run is None:
+            continue
+        pairs = [(k, v, run["params"].get(k)) for k, v in rec["params"].items()]
+        pairs.append(("objective", rec["value"], run["metrics"].get("objective")))
+        for key, optuna_value, mlflow_value in pairs:
+            if mlflow_value is None or _close(optuna_value, mlflow_value):
+                continue
+            raise UserInputError(
+                f"{name} trial {rec['number']}: {key} is {optuna_value!r} in the Optuna storage "
+                f"but {mlflow_value!r} in MLflow run {run['run_id']}; one store is damaged, so "
+                "no report is written (restore the damaged store from a copy)")
+
+
+def _close(a: Any, b: Any, rel: float = 1e-6) -> bool:
+    try:
+        x, y = float(a), float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+    return x == y or abs(x - y) <= rel * max(abs(x), abs(y))
 
 
 def _gan(ctx: _Context, gan: Any) -> GanRecord:
+    from gan_bench.runner import _redact
     from gan_bench.study import param_importances, study_name, study_records
 
     name = study_name(ctx.suite.name, gan.name)
-    trials = tuple(_trial(r) for r in study_records(ctx.storage, name) if r["state"] in TRIAL_STATES)
+    records = study_records(ctx.storage, name)
     runs = [r for r in ctx.runs if r["tags"].get("gan") == gan.name]
+    _cross_check(ctx, name, records, runs)
+    trials = tuple(_trial(r) for r in records if r["state"] in TRIAL_STATES)
     finals = [r for r in runs if r["tags"].get("stage") == "final" and r["status"] == "FINISHED"]
+    finals = _unique_finals(ctx, gan.name, finals)
     finals.sort(key=lambda r: (int(r["tags"].get("finalist_rank", 0)), int(r["tags"].get("seed", 0))))
     finalists = tuple(_finalist(r, ctx.arts, ctx.objective) for r in finals)
     best = _best(trials, ctx.higher)
@@ -189,7 +301,7 @@ def _with_samples(ctx: _Context, gan: GanRecord, finals: list[dict[str, Any]]) -
     run, fin = finals[pick], gan.finalists[pick]
     grid = ctx.arts.last(run, "samples")
     gan = replace(gan, samples_png=grid.read_bytes() if grid else None)
-    ckpt = ctx.arts.path(run, f"checkpoint/{run['run_id']}_G.pt")
+    ckpt = _verified(run, ctx.arts.path(run, f"checkpoint/{run['run_id']}_G.pt"), "checkpoint")
     kind = _dataset_kind(ctx.suite.dataset.name)
     if ckpt is None or (kind != "points" and ctx.suite.dataset.name != "mnist"):
         return gan
@@ -294,11 +406,13 @@ def collect(source: str | Path, references: Path = REFERENCES_PATH,
 
     suite, out = resolve_source(source)
     storage = suite.storage or default_storage_url(out)
-    tracker = Tracker(suite.tracking_uri or default_tracking_uri(out), suite.name)
-    runs = tracker.find_runs()
     objective, directions = _directions(suite, set())
     higher = directions[objective]
-    with tempfile.TemporaryDirectory(prefix="gan-bench-report-") as tmp:
+    with _damaged_store_is_one_line(out), \
+            tempfile.TemporaryDirectory(prefix="gan-bench-report-") as tmp:
+        tracker = Tracker(suite.tracking_uri or default_tracking_uri(out), suite.name,
+                          read_only=True)
+        runs = tracker.find_runs()
         ctx = _Context(suite, out, tracker, storage, runs, objective, higher, Path(tmp))
         gans = tuple(_gan(ctx, g) for g in suite.resolved_gans())
     keys = {k for g in gans for f in g.finalists for k in f.metrics}
@@ -313,4 +427,22 @@ def collect(source: str | Path, references: Path = REFERENCES_PATH,
         wall_seconds=_span(runs),
         hardware=_hardware(runs, gans), versions=_versions(runs), gans=gans,
         references=load_references(references), centres=centres, sigma=sigma, test=test,
-        ladder=ladder)
+        ladder=ladder, warnings=tuple(ctx.warnings))
+
+
+@contextlib.contextmanager
+def _damaged_store_is_one_line(out: Path) -> Iterator[None]:
+    """A store sqlite cannot read (bit flips, truncation, not a database) is bad input: one line
+    naming it, not a traceback from deep inside SQLAlchemy or MLflow."""
+    import sqlalchemy.exc
+
+    from gan_bench.tracking import TrackingError
+
+    try:
+        yield
+    except (sqlite3.DatabaseError, sqlalchemy.exc.DatabaseError) as exc:
+        first = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        raise UserInputError(f"{out}: a store cannot be read ({first}); restore optuna.db / "
+                             "mlflow.db from a copy") from None
+    except TrackingError as exc:
+        raise UserInputError(str(exc).splitlines()[0]) from None

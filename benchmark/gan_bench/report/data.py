@@ -80,6 +80,7 @@ class ReportData:
     centres: tuple[tuple[float, float], ...] | None = None  # true modes of a mixture dataset
     sigma: float | None = None  # their standard deviation
     test: str = "mannwhitney"  # or "welch"
+    warnings: tuple[str, ...] = ()  # what the reader must know about the stores, e.g. duplicates
 
     @property
     def higher_is_better(self) -> bool:

@@ -250,7 +250,9 @@ def render(data: ReportData) -> tuple[str, dict[str, FigureSpec | bytes]]:
     """(leaderboard markdown, {file name under figures/: FigureSpec or PNG bytes})."""
     groups = protocol_groups(data.gans)
     test = {"mannwhitney": "Mann-Whitney U", "welch": "Welch's t"}[data.test]
-    lines = _header(data) + ["## Leaderboard", "", LEGEND.format(test=test), ""]
+    lines = _header(data) + [f"> **Warning:** {w}" for w in data.warnings]
+    lines += [""] if data.warnings else []
+    lines += ["## Leaderboard", "", LEGEND.format(test=test), ""]
     if len([g for g in groups if g[0].finalists]) > 1:
         lines += ["The finalists were scored under different evaluation protocols: each table "
                   "below holds one protocol, and rows of different tables are not ranked "

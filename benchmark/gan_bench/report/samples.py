@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gan_bench.errors import UserInputError
+
 __all__ = ["load_generator", "generate", "mixture_points", "class_counts", "N_POINTS"]
 
 N_POINTS = 2500  # PacGAN scores 2,500 samples on the 2-D mixtures
@@ -26,12 +28,19 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     from gan_bench.registry import DATASETS
 
     load_builtins()
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    config = ckpt["config"]
-    gan = config["gan"]
-    shape = DATASETS.get(config["data"]["dataset"]).shape
-    G, _ = build_models(gan["arch"], shape, **gan["arch_options"])
-    G.load_state_dict(ckpt["G"])
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        config = ckpt["config"]
+        gan = config["gan"]
+        shape = DATASETS.get(config["data"]["dataset"]).shape
+        G, _ = build_models(gan["arch"], shape, **gan["arch_options"])
+        G.load_state_dict(ckpt["G"])
+    except UserInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated, zero-byte or foreign file: one line
+        raise UserInputError(f"{path}: not a readable generator checkpoint ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); restore it "
+                             "or delete its run") from None
     return G.eval(), config
 
 
