@@ -336,3 +336,14 @@ def test_an_artifact_without_a_recorded_sha256_is_still_checked_for_readability(
     code, err = _cli(capsys, "report", str(run_copy), "--out", str(tmp_path / "rep"))
     assert code == 2
     assert str(path) in _one_error_line(err) and "unreadable" in err
+
+
+def test_report_refuses_an_optuna_store_emptied_of_its_study(run_copy, capsys, tmp_path):
+    from gan_bench.study import GanStudy
+
+    (run_copy / "optuna.db").unlink()
+    GanStudy(name="other/gan", storage_url=f"sqlite:///{run_copy / 'optuna.db'}",
+             search={"k": Range(low=1, high=2)}, direction="minimize")
+    code, err = _cli(capsys, "report", str(run_copy), "--out", str(tmp_path / "rep"))
+    assert code == 2
+    assert "holds no trials of study 'smoke/toy_ns', but MLflow holds 2" in _one_error_line(err)

@@ -228,6 +228,8 @@ def _cross_check(ctx: _Context, name: str, records: list[dict[str, Any]],
                  runs: list[dict[str, Any]]) -> None:
     """Refuse when Optuna and MLflow disagree on a value both hold: one store is damaged, and
     the report would print numbers that no trial produced."""
+    from gan_bench.runner import _redact
+
     search = [r for r in runs if r["tags"].get("stage") == "search"]
     if search and not records:
         raise UserInputError(
@@ -265,7 +267,6 @@ def _close(a: Any, b: Any, rel: float = 1e-6) -> bool:
 
 
 def _gan(ctx: _Context, gan: Any) -> GanRecord:
-    from gan_bench.runner import _redact
     from gan_bench.study import param_importances, study_name, study_records
 
     name = study_name(ctx.suite.name, gan.name)

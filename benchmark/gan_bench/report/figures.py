@@ -7,6 +7,7 @@ figures/samples_<gan>.png      last sample grid of each GAN's best finalist (sam
 figures/landscape.png          objective over log10 lr_ratio x k, one panel per GAN
 figures/expected_best.png      expected best objective vs number of trials, +- 1 std band
 figures/importances.png        Optuna parameter importances, one panel per GAN
+figures/expected_arms.png      paired arms: control vs searched expected best, one panel per GAN
 figures/modes.png              mixtures: best finalists' samples over the true modes
 figures/classes.png            MNIST: class histogram of the best finalists' samples
 """
@@ -116,6 +117,11 @@ def figure_specs(data: ReportData) -> tuple[dict[str, FigureSpec | bytes], list[
     add("landscape.png", _landscape(data), "lr_ratio x k landscape", "lr_ratio was not searched")
     add("expected_best.png", _expected(data), "expected best objective vs number of trials",
         "no completed trial")
+    from gan_bench.report.arms import arm_pairs, arms_figure
+
+    if arm_pairs(data.gans):
+        add("expected_arms.png", arms_figure(data), "control vs searched arm: expected best "
+            "objective vs number of trials", "no completed trial in the arms")
     add("importances.png", _importances(data), "parameter importances",
         "no study has 2 completed trials with a varied parameter")
     skipped = [g.name for g in data.gans if not g.importances]
@@ -237,10 +243,25 @@ def _draw_classes(spec: FigureSpec, axes: Any) -> None:
     _hide_rest(axes, len(spec.panels))
 
 
+def _draw_expected_arms(spec: FigureSpec, axes: Any) -> None:
+    colours = {"control": "tab:grey", "searched": "tab:blue"}
+    for ax, (name, curves) in zip(axes, spec.panels.items()):
+        for arm, (mean, lo, hi) in curves.items():
+            n = np.arange(1, len(mean) + 1)
+            ax.plot(n, mean, marker="o", ms=3, color=colours.get(arm), label=arm)
+            ax.fill_between(n, lo, hi, alpha=0.2, color=colours.get(arm))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set(title=name, xlabel="number of trials")
+        ax.set_ylabel(f"expected best {spec.options['ylabel']}", fontsize=7)
+        ax.legend(fontsize=7)
+    _hide_rest(axes, len(spec.panels))
+
+
 def _hide_rest(axes: Any, used: int) -> None:
     for ax in axes[used:]:
         ax.set_visible(False)
 
 
 DRAWERS = {"curves": _draw_curves, "expected": _draw_expected, "landscape": _draw_landscape,
-           "importances": _draw_importances, "points": _draw_points, "classes": _draw_classes}
+           "importances": _draw_importances, "points": _draw_points, "classes": _draw_classes,
+           "expected_arms": _draw_expected_arms}

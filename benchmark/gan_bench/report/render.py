@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from gan_bench.report.arms import arms_section
 from gan_bench.report.data import FinalistRecord, GanRecord, ReportData
 from gan_bench.report.figures import FigureSpec, figure_specs
 from gan_bench.report.findings import findings
@@ -264,6 +265,7 @@ def render(data: ReportData) -> tuple[str, dict[str, FigureSpec | bytes]]:
         if rows[0].finalists:
             lines += ["Evaluation protocol:", ""] + _protocol_table(rows[0].protocol) + [""]
         order += [r.gan for r in rank_rows(rows, data.higher_is_better) if r.gan not in order]
+    lines += arms_section(data)
     lines += ["## Search and cost", "", "Best hyperparameters of each GAN's best trial; seconds "
               "are wall seconds per search trial and in total (search trials plus finalist "
               "training).", ""] + _search_table(data, order) + [""]
