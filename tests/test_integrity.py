@@ -347,3 +347,19 @@ def test_report_refuses_an_optuna_store_emptied_of_its_study(run_copy, capsys, t
     code, err = _cli(capsys, "report", str(run_copy), "--out", str(tmp_path / "rep"))
     assert code == 2
     assert "holds no trials of study 'smoke/toy_ns', but MLflow holds 2" in _one_error_line(err)
+
+
+def test_finalist_seeds_train_packed_and_match_their_solo_runs(done_run, tmp_path):
+    """budget.packed_trials > 1: the seeds of one setting share a PackedTrainer (issue 14: ten
+    seeds of a tiny MLP per process), each with its own run, key and checkpoint."""
+    out = tmp_path / "packed"
+    Runner(_suite(out, "budget.packed_trials=2")).run()
+    finals = sorted((r for r in _finals(out) if r.info.status == "FINISHED"),
+                    key=lambda r: r.data.tags["seed"])
+    assert [r.data.tags["seed"] for r in finals] == ["1000", "1001"]
+    assert all(r.data.tags["packed_with"] == "1000,1001" for r in finals)
+    solo = {r.data.tags["seed"]: r.data.metrics["final/fid_points"] for r in _finals(done_run)
+            if r.info.status == "FINISHED"}
+    for run in finals:  # same seeds, same setting: equal up to batched-kernel rounding
+        assert run.data.metrics["final/fid_points"] == pytest.approx(solo[run.data.tags["seed"]],
+                                                                     rel=1e-3)

@@ -469,32 +469,81 @@ class Runner:
 
     # ------------------------------------------------------------------ finalists
     def _run_finalists(self, gan: Any, study: Any, parent: str) -> int:
+        """The top settings x seeds; with budget.packed_trials != 1 the seeds of one setting
+        train together in packs (one PackedTrainer: the same nets and data, fresh seeds)."""
         f = self.suite.finalists
         done = 0
         for rank, trial in enumerate(study.best(f.top)):
-            for i in range(f.seeds):
+            seeds = [FINALIST_SEED0 + i for i in range(f.seeds)]
+            size = self._finalist_pack_size(gan, trial, len(seeds))
+            for i in range(0, len(seeds), size):
                 if self._out_of_time():
                     return done
-                done += self._run_finalist(gan, study, parent, trial, rank, FINALIST_SEED0 + i)
+                claimed = [(seed, key) for seed in seeds[i:i + size]
+                           if (key := self._claim_finalist(gan, study, trial, seed)) is not None]
+                if len(claimed) > 1:
+                    done += self._run_finalist_pack(gan, study, parent, trial, rank, claimed)
+                elif claimed:
+                    done += self._run_finalist(gan, study, parent, trial, rank, *claimed[0])
         return done
 
-    def _run_finalist(self, gan: Any, study: Any, parent: str, trial: Any, rank: int, seed: int) -> int:
+    def _finalist_pack_size(self, gan: Any, trial: Any, n_seeds: int) -> int:
+        from gan_bench.train.packed import pack_problems
+
+        if self.suite.budget.packed_trials == 1 or n_seeds < 2:
+            return 1
+        cfgs = [self.train_config(gan, dict(trial.params), FINALIST_SEED0 + i) for i in range(2)]
+        if pack_problems(gan.spec, cfgs):
+            return 1
+        self._pack_size(gan)  # fills the cache (auto: from free memory)
+        return max(1, min(self._pack_sizes[gan.name], n_seeds))
+
+    def _claim_finalist(self, gan: Any, study: Any, trial: Any, seed: int) -> str | None:
+        """The finalist's key when this process may train it now, else None."""
         key = f"{study.name}/final/trial-{trial.number}/seed-{seed}"
         taken = self.tracker.find_runs(f"tags.`gan_bench.key` = '{key}'")
         if any(r["status"] in ("RUNNING", "FINISHED") for r in taken):
-            return 0
+            return None
         # Atomic claim in the shared storage: of two workers here at once, one trains it. The
         # attempt number (runs of this key that ended FAILED / KILLED) lets a later run retry a
         # finalist that was interrupted or orphaned.
         if not study.claim(f"{key}#{len(taken)}"):
             self.progress.message(f"{gan.name}: finalist trial {trial.number} seed {seed} is "
                                   "claimed by another worker")
-            return 0
+            return None
+        return key
+
+    def _finalist_run(self, gan: Any, study: Any, parent: str, trial: Any, rank: int, seed: int,
+                      key: str, extra_tags: dict[str, str] | None = None) -> tuple[TrainConfig, Any]:
         cfg = self.train_config(gan, dict(trial.params), seed)
         tags = {**self._tags(gan, "final", study), "gan_bench.key": key, "source_trial": str(trial.number),
-                "finalist_rank": str(rank), "seed": str(seed)}
+                "finalist_rank": str(rank), "seed": str(seed), **(extra_tags or {})}
         run = self.tracker.start_run(f"{gan.name}/final-t{trial.number}-s{seed}", parent_id=parent,
                                      tags=tags, params=self._train_params(gan, cfg))
+        return cfg, run
+
+    def _finalist_failed(self, gan: Any, trial: Any, run: Any, exc: BaseException,
+                         start: float) -> None:
+        run.end("FAILED", {"state": "diverged", "fail_reason": str(exc)})
+        self.clock.done(gan.name, "final")
+        self._tick()
+        self.progress.trial_end(gan.name, trial.number, "failed", None,
+                                time.perf_counter() - start, None, str(exc))
+
+    def _finalist_done(self, gan: Any, trial: Any, seed: int, trainer: Any, run: Any, result: Any,
+                       start: float, packed: int = 1) -> None:
+        records = self._final_metrics(trainer, run, result)
+        value = records[self.evaluator.primary(self.objective)].value
+        run.end("FINISHED", {"state": "complete"})
+        seconds = time.perf_counter() - start
+        self.clock.done(gan.name, "final", result.iterations / max(trainer.total_iterations, 1),
+                        seconds / packed)
+        self._tick()
+        self.progress.trial_end(gan.name, trial.number, f"finalist seed {seed}", value, seconds, None)
+
+    def _run_finalist(self, gan: Any, study: Any, parent: str, trial: Any, rank: int, seed: int,
+                      key: str) -> int:
+        cfg, run = self._finalist_run(gan, study, parent, trial, rank, seed, key)
         cb = EvalCallback(self, run, self.objective, self.suite.metrics.n_fake_search)
         start = time.perf_counter()
         with run:  # an exception ends it FAILED (KILLED on Ctrl-C) and propagates
@@ -504,21 +553,40 @@ class Runner:
             try:
                 result = trainer.fit()
             except TrainingDiverged as exc:
-                run.end("FAILED", {"state": "diverged", "fail_reason": str(exc)})
-                self.clock.done(gan.name, "final")
-                self._tick()
-                self.progress.trial_end(gan.name, trial.number, "failed", None,
-                                        time.perf_counter() - start, None, str(exc))
+                self._finalist_failed(gan, trial, run, exc, start)
                 return 1
-            records = self._final_metrics(trainer, run, result)
-            value = records[self.evaluator.primary(self.objective)].value
-            run.end("FINISHED", {"state": "complete"})
-        seconds = time.perf_counter() - start
-        self.clock.done(gan.name, "final", result.iterations / max(trainer.total_iterations, 1),
-                        seconds)
-        self._tick()
-        self.progress.trial_end(gan.name, trial.number, f"finalist seed {seed}", value, seconds, None)
+            self._finalist_done(gan, trial, seed, trainer, run, result, start)
         return 1
+
+    def _run_finalist_pack(self, gan: Any, study: Any, parent: str, trial: Any, rank: int,
+                           claimed: list[tuple[int, str]]) -> int:
+        """The claimed seeds of one setting in one PackedTrainer; each keeps its own run."""
+        from gan_bench.train.packed import PackedTrainer
+
+        seeds = ",".join(str(seed) for seed, _ in claimed)
+        made = [self._finalist_run(gan, study, parent, trial, rank, seed, key,
+                                   {"packed_with": seeds}) for seed, key in claimed]
+        cbs = [EvalCallback(self, run, self.objective, self.suite.metrics.n_fake_search)
+               for _, run in made]
+        start = time.perf_counter()
+        try:
+            pack = PackedTrainer(gan.spec, [cfg for cfg, _ in made], self.data, [[cb] for cb in cbs])
+            for _, run in made:
+                run.set_tags(pack.speed_tags())
+            self.progress.trial_start(gan.name, trial.number,
+                                      {"finalist_seeds": seeds, **trial.params},
+                                      max(t.total_iterations for t in pack.trials))
+            results = pack.fit()
+            for (seed, _), (_, run), member, result in zip(claimed, made, pack.trials, results):
+                if member.error is not None:
+                    self._finalist_failed(gan, trial, run, member.error, start)
+                else:
+                    self._finalist_done(gan, trial, seed, member, run, result, start, len(made))
+        except BaseException as exc:  # Ctrl-C or a bug: every run of the pack still open ends
+            for _, run in made:
+                run.__exit__(type(exc), exc, None)
+            raise
+        return len(made)
 
     def _final_metrics(self, trainer: Trainer, run: Any, result: Any) -> dict[str, Any]:
         """Every metric of the suite on n_fake fresh samples; curves, records, protocol, G."""
