@@ -53,6 +53,7 @@ class ArchOptions:
     batch_norm_d: bool | None = None  # None: family default (infogan/dcgan True); Lucic searched it
     batch_norm_g: bool | None = None  # None: family default (mlp True as in PyTorch-GAN; dcgan/infogan always True)
     size: str = "full"  # "full": paper sizes; "small": CPU quickstart nets (each family says how small); "tiny": CPU tests only
+    nets: str = "default"  # "default": the family's own nets; others (toy_mlp "pacgan") are a paper's nets, per family
 
     def __post_init__(self) -> None:
         for name in ("spectral_norm", "minibatch_std", "conditional"):
@@ -69,6 +70,9 @@ class ArchOptions:
                 raise ModelConfigError(f"{name} must be true, false or null, got {value!r}")
         if self.size not in SIZES:
             raise ModelConfigError(f"size must be one of {', '.join(SIZES)}, got {self.size!r}")
+        if not isinstance(self.nets, str) or not self.nets:
+            raise ModelConfigError(f"architecture option nets must be a name such as 'default', "
+                                   f"got {self.nets!r}")
         if self.pack > 1 and self.conditional:
             raise ModelConfigError("pack and conditional cannot be combined (AC-GAN's auxiliary "
                                    "classifier needs one label per D input)")
@@ -231,6 +235,16 @@ class Architecture:
     summary: str
     supports: tuple[str, ...]  # keys of SHAPE_KINDS
     build: Builder
+    nets: tuple[str, ...] = ("default",)  # values of ArchOptions.nets this family builds
+
+    def options(self, options: ArchOptions | None = None, **kw: Any) -> ArchOptions:
+        """`options` with `kw` applied, checked against this family (nets); no nets are built.
+        ModelConfigError (a ValueError) names what is accepted."""
+        opts = ArchOptions.from_kwargs(options, **kw)
+        if opts.nets not in self.nets:
+            raise ModelConfigError(f"architecture {self.name!r} has no nets {opts.nets!r} "
+                                   f"(known: {', '.join(self.nets)})")
+        return opts
 
     def __call__(self, data_shape: Sequence[int], options: ArchOptions | None = None,
                  **kw: Any) -> tuple[Generator, Discriminator]:
@@ -239,7 +253,7 @@ class Architecture:
         `kw` overrides fields of `options`; an unknown option or an unsupported shape raises
         ModelConfigError (a ValueError) that names what is accepted.
         """
-        opts = ArchOptions.from_kwargs(options, **kw)
+        opts = self.options(options, **kw)
         shape = tuple(int(d) for d in data_shape)
         if data_kind(shape) not in self.supports:
             raise ModelConfigError(
@@ -249,13 +263,18 @@ class Architecture:
 
 
 def register_architecture(name: str, build: Builder, *, summary: str,
-                          supports: Sequence[str], **meta: Any) -> Architecture:
-    """Wrap `build` in an Architecture and register it in ARCHITECTURES (meta: catalogue fields)."""
+                          supports: Sequence[str], nets: Sequence[str] = ("default",),
+                          **meta: Any) -> Architecture:
+    """Wrap `build` in an Architecture and register it in ARCHITECTURES (meta: catalogue fields).
+    `nets`: the values of ArchOptions.nets `build` accepts, "default" first."""
     unknown = set(supports) - set(SHAPE_KINDS)
     if unknown:
         raise ValueError(f"unknown data-shape kind(s) {sorted(unknown)}: use {list(SHAPE_KINDS)}")
-    arch = Architecture(name, summary, tuple(supports), build)
-    ARCHITECTURES.register(name, arch, summary=summary, supports=list(supports), **meta)
+    if not nets or nets[0] != "default":
+        raise ValueError(f"nets must start with 'default' (the family's own nets), got {list(nets)}")
+    arch = Architecture(name, summary, tuple(supports), build, tuple(nets))
+    ARCHITECTURES.register(name, arch, summary=summary, supports=list(supports),
+                           nets=list(nets), **meta)
     return arch
 
 

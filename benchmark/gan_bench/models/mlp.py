@@ -48,17 +48,20 @@ SIZES = {"full": ((256, 512, 1024), (512, 256)), "small": ((128, 256, 512), (256
 
 
 class MLPGenerator(Generator):
-    """z (N, nz) [+ one-hot y] -> hidden [BatchNorm] ReLU layers -> (N, *out_shape); tanh when
-    `squash`."""
+    """z (N, nz) [+ one-hot y] -> hidden Linear [BatchNorm] ReLU layers -> Linear ->
+    (N, *out_shape); tanh when `squash`."""
 
     def __init__(self, out_shape: Sequence[int], *, nz: int, hidden: Sequence[int],
                  latent: str = "normal", n_classes: int | None = None,
-                 squash: bool = True, batch_norm: bool = False) -> None:
+                 squash: bool = True, batch_norm: bool = False, bn_eps: float = 1e-5,
+                 bn_momentum: float = 0.1) -> None:
         super().__init__(nz, out_shape, latent=latent, n_classes=n_classes)
         dims = [self.in_features, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
-            norm: list[nn.Module] = [nn.BatchNorm1d(b)] if batch_norm else []
+            # eps 1e-5, momentum 0.1: torch's defaults (PacGAN's nets pass Blocks' 1e-4 and 0.05)
+            norm: list[nn.Module] = ([nn.BatchNorm1d(b, eps=bn_eps, momentum=bn_momentum)]
+                                     if batch_norm else [])
             # no bias before BatchNorm (its shift replaces it, as in DCGAN): a redundant bias gets
             # a zero gradient that Adam turns into noise-driven steps
             layers += [nn.Linear(a, b, bias=not batch_norm), *norm, nn.ReLU()]
