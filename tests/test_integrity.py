@@ -363,3 +363,27 @@ def test_finalist_seeds_train_packed_and_match_their_solo_runs(done_run, tmp_pat
     for run in finals:  # same seeds, same setting: equal up to batched-kernel rounding
         assert run.data.metrics["final/fid_points"] == pytest.approx(solo[run.data.tags["seed"]],
                                                                      rel=1e-3)
+
+
+def test_a_trial_is_never_pruned_at_its_last_evaluation():
+    """mnist_cpu: the median pruner said "prune" at iteration 1500 of 1500, so trials that ran
+    every iteration were recorded as pruned (their values hidden from TPE and the report)."""
+    from types import SimpleNamespace
+
+    from gan_bench.runner import EvalCallback
+
+    rec = SimpleNamespace(value=5.0, flat=lambda: {"m": 5.0})
+    runner = SimpleNamespace(
+        evaluator=SimpleNamespace(evaluate=lambda fake, metrics: {"m": rec}, primary=lambda m: m),
+        sample_picture=lambda trainer: None,
+        progress=SimpleNamespace(evaluation=lambda *a: None))
+    run = SimpleNamespace(log_metrics=lambda *a: None, log_image=lambda *a: None)
+    study = SimpleNamespace(report=lambda ticket, value: True)  # the pruner always says stop
+    stops = []
+    trainer = SimpleNamespace(total_iterations=1500, generate=lambda n, seed: None,
+                              request_stop=stops.append)
+    cb = EvalCallback(runner, run, "m", 10, study, ticket=None)
+    cb.on_eval(trainer, 500)
+    assert stops == ["pruned at iteration 500"]
+    cb.on_eval(trainer, 1500)
+    assert stops == ["pruned at iteration 500"]  # the last evaluation completes the trial

@@ -10,7 +10,8 @@ What is counted per GAN, in the runner's order of things (runner.py):
 - a run is one search trial or one finalist run; each trains `iterations` G steps: the budget's
   iterations, or its epochs converted by `TrainConfig.total_iterations` with k and batch_size at
   the search's midpoint (`midpoint_params`: k is the mean of its range, rounded half up);
-- runs: budget.trials search trials, then min(finalists.top, trials) x finalists.seeds;
+- runs: budget.trials search trials (1 for a GAN that searches nothing), then
+  min(finalists.top, trials) x finalists.seeds;
 - evaluations: each run scores the objective on n_fake_search samples every eval_every G steps
   and at its end (ceil(iterations / eval_every); 1 when eval_every is 0); each finalist run
   then scores every metric once on n_fake samples (a final evaluation).
@@ -102,16 +103,17 @@ def midpoint_params(gan: Any) -> dict[str, int | float]:
 def count_suite(suite: Any, n_train: int) -> list[GanCount]:
     """Runs, G steps and evaluations of each GAN of `suite` (a config.Suite) on `n_train`
     training samples (they convert epochs to iterations); see the module docstring."""
-    from gan_bench.runner import trial_config
+    from gan_bench.runner import gan_trials, trial_config
 
     b, f = suite.budget, suite.finalists
-    finalists = min(f.top, b.trials) * f.seeds
     out = []
     for gan in suite.resolved_gans():
+        trials = gan_trials(suite, gan)
         cfg = trial_config(suite, gan, midpoint_params(gan), seed=0, device="cpu")
         iterations = cfg.total_iterations(n_train)
         evals = -(-iterations // b.eval_every) if b.eval_every else 1
-        out.append(GanCount(gan.name, cfg.k, cfg.batch_size, iterations, b.trials, finalists, evals))
+        out.append(GanCount(gan.name, cfg.k, cfg.batch_size, iterations, trials,
+                            min(f.top, trials) * f.seeds, evals))
     return out
 
 

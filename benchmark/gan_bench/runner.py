@@ -94,7 +94,10 @@ class EvalCallback(Callback):
         self.run.log_image(self.runner.sample_picture(trainer), f"samples/step_{step:07d}.png")
         self.last_value, self.last_records = value, records
         self.runner.progress.evaluation(step, self.metric, value)
-        if self.study is not None and self.study.report(self.ticket, value):
+        # the last evaluation ends the trial anyway: it completes (a "pruned" trial that ran
+        # every iteration would hide a finished value from the sampler and the report)
+        pruned = self.study is not None and self.study.report(self.ticket, value)
+        if pruned and step < trainer.total_iterations:
             trainer.request_stop(f"pruned at iteration {step}")
         return {self.metric: value}
 
@@ -116,6 +119,13 @@ def suite_evaluator(suite: Any, device: torch.device) -> Any:
     metrics = list(dict.fromkeys([s.metrics.objective, *s.metrics.final]))
     return Evaluator(s.dataset.name, real_split=s.dataset.eval_split, metrics=metrics,
                      n_real=s.metrics.n_real, device=device, dataset_options=dict(s.dataset.options))
+
+
+def gan_trials(suite: Any, gan: Any) -> int:
+    """Search trials of one GAN: budget.trials, or 1 when the GAN searches nothing (a paper's
+    fixed setting next to searched arms in one suite: more trials would repeat it; its
+    finalists give the seeds)."""
+    return suite.budget.trials if gan.search else 1
 
 
 def trial_config(suite: Any, gan: Any, params: dict[str, Any], seed: int, device: str) -> TrainConfig:
@@ -278,9 +288,10 @@ class Runner:
         parent = self.tracker.parent_run(study.name, gan.name, tags=self._tags(gan, "study", study),
                                          params=self._spec_params(gan))
         best = study.best(1)
-        self.progress.gan_start(gan.name, study.counts().done, b.trials,
+        trials = gan_trials(self.suite, gan)
+        self.progress.gan_start(gan.name, study.counts().done, trials,
                                 best[0].value if best else None)
-        max_failures = b.trials if b.max_failures is None else b.max_failures
+        max_failures = trials if b.max_failures is None else b.max_failures
         status = "FINISHED"
         try:
             while not self._out_of_time():
@@ -288,7 +299,7 @@ class Runner:
                     self.progress.message(f"{gan.name}: {study.failures()} failed trials reach "
                                           f"budget.max_failures={max_failures}; search stopped")
                     break
-                tickets = self._next_tickets(study, b.trials, self._pack_size(gan))
+                tickets = self._next_tickets(study, trials, self._pack_size(gan))
                 if not tickets:
                     break
                 self._run_tickets(gan, study, tickets, parent)
@@ -364,7 +375,7 @@ class Runner:
             if problems:
                 self.progress.message(f"{gan.name}: trials run one at a time ({'; '.join(problems)})")
             size = 1 if problems else (auto_pack_size(gan.spec, cfg, self.data) if want == "auto" else want)
-            cache[gan.name] = min(size, self.suite.budget.trials)
+            cache[gan.name] = min(size, max(gan_trials(self.suite, gan), self.suite.finalists.seeds))
         return cache[gan.name]
 
     @staticmethod

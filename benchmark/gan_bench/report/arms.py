@@ -34,15 +34,16 @@ class ArmPair:
 
 
 def arm_pairs(gans: Sequence[GanRecord]) -> list[ArmPair]:
-    """Pairs `<base>_control` / `<base>_searched` in suite order (a lone arm is not paired)."""
+    """Pairs `<base>_searched` with `<base>_control`, else with `<base>` (a paper's fixed
+    setting, e.g. PacGAN's), in suite order; a lone arm is not paired."""
     by_name = {g.name: g for g in gans}
     out = []
     for g in gans:
-        if g.name.endswith("_control"):
-            base = g.name[: -len("_control")]
-            other = by_name.get(f"{base}_searched")
-            if other is not None:
-                out.append(ArmPair(base, g, other))
+        if g.name.endswith("_searched"):
+            base = g.name[: -len("_searched")]
+            control = by_name.get(f"{base}_control") or by_name.get(base)
+            if control is not None:
+                out.append(ArmPair(base, control, g))
     return out
 
 
@@ -105,9 +106,9 @@ def arms_section(data: ReportData) -> list[str]:
     comps = _comparisons(pairs, data.test)
     arrow = "↑" if higher else "↓"
     lines = ["## Does searching lr_ratio and k help? (control vs searched arms)", "",
-             "Each GAN ran two studies with the same number of trials: **control** (lr_ratio 1 "
-             "and k 1 fixed; lr_g and beta1 searched, as Lucic et al. 2018) and **searched** "
-             "(lr_ratio = lr_d / lr_g and k searched too, TTUR's question). Each arm's best "
+             f"Each GAN ran two studies: **control** ({_searched_text(pairs, 'control')}) and "
+             f"**searched** ({_searched_text(pairs, 'searched')}; lr_ratio = lr_d / lr_g, TTUR's "
+             "question, and k, D steps per G step). Each arm's best "
              f"setting was retrained with fresh seeds. Difference = searched - control of the "
              f"finalists' mean {data.objective}; p: two-sided {test} on the finalists' values, "
              f"Holm-adjusted over the {len(pairs)} pair(s) (alpha {ALPHA}). Expected best after "
@@ -138,6 +139,16 @@ def arms_section(data: ReportData) -> list[str]:
     lines += [f"| {' | '.join(r)} |" for r in rows]
     lines += ["", _summary(verdicts), ""]
     return lines
+
+
+def _searched_text(pairs: Sequence[ArmPair], arm: str) -> str:
+    """What an arm searched, from its trials' sampled parameters."""
+    keys = sorted({k for p in pairs for t in getattr(p, arm).trials for k in t.params})
+    trials = sorted({len(getattr(p, arm).trials) for p in pairs})
+    n = "/".join(map(str, trials))
+    if not keys:
+        return f"nothing searched: the paper's fixed setting, {n} trial(s)"
+    return f"{', '.join(keys)} searched, {n} trial(s)"
 
 
 def _summary(verdicts: list[tuple[str, int | None, dict[str, Any]]]) -> str:
