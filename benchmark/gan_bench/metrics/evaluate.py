@@ -43,15 +43,19 @@ modes  mnist      classes_covered (higher),             mnist_classifier        
        grid25     high_quality_share (higher)                                   HQ < 3 sigma
 
 Sample counts: fid, kid, prdc and is_mnist score every fake given (FID is biased upwards at
-small N: compare only FIDs with equal n_fake and n_real, both recorded); modes scores the first
-n_samples fakes and refuses fewer. Defaults are overridden per metric with
-Evaluator(params={"kid": {"subset_size": 100}}) or `gan-bench score --param kid.subset_size=100`;
-unknown parameter names fail.
+small N: compare only FIDs with equal n_fake and n_real, both recorded; FID refuses fewer than
+FID_MIN_N = 10 fakes or reals and warns when a side has no more samples than feature dimensions,
+where its covariance is singular); modes scores the first n_samples fakes and refuses fewer.
+Defaults are overridden per metric with Evaluator(params={"kid": {"subset_size": 100}}) or
+`gan-bench score --param kid.subset_size=100`; unknown parameter names fail, and so do
+parameters of a metric that was not requested.
 
 Every record's protocol (records.PROTOCOL_FIELDS): metric, extractor, extractor_sha256 (None for
 identity), resize, n_real and real_split (None for metrics that use no reals: is_mnist, modes),
-n_fake (samples actually scored), dtype, seed (real subset and KID subsets), params (the
-metric's settings as used, plus dataset and dataset_options), versions.
+n_fake (samples actually scored), dtype, precision ("fp32-strict": the extractor's float32
+math with TF32 off, on cuda too; "tf32" only when asked for; None for identity), seed (real
+subset and KID subsets), params (the metric's settings as used, plus dataset and
+dataset_options), versions.
 """
 
 from __future__ import annotations
@@ -68,13 +72,14 @@ from torch import Tensor
 from gan_bench.cache import sha256_array
 from gan_bench.errors import UserInputError
 from gan_bench.metrics import features
-from gan_bench.metrics.real_features import RealFeatures
+from gan_bench.metrics.real_features import RealFeatures, feature_key
 from gan_bench.metrics.real_features import real_features as cached_real_features
 from gan_bench.metrics.records import MetricRecord, base_protocol
 from gan_bench.metrics.registry_entries import (IDENTITY, IDENTITY_PROTOCOL, DataInfo, Inputs,
                                                 Plan, parse_request)
 
-__all__ = ["Evaluator", "default_metrics", "parse_param_overrides", "DEFAULT_METRICS"]
+__all__ = ["Evaluator", "default_metrics", "parse_param_overrides", "check_device",
+           "DEFAULT_METRICS"]
 
 DEFAULT_METRICS = {
     "mnist": ("fid_mnist", "is_mnist", "kid", "prdc", "modes"),
@@ -115,6 +120,24 @@ def parse_param_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device where the extractors can run (cpu, or cuda when there is one);
+    UserInputError otherwise, before any data is read."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise UserInputError(f"unknown device {str(device)!r} (use cpu, or cuda / cuda:N on a "
+                             "machine with an NVIDIA GPU)")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= count:
+            raise UserInputError(f"device {str(device)!r}: this machine has {count} CUDA "
+                                 "device(s) (use cpu)")
+    return dev
+
+
 @dataclass(frozen=True)
 class _RealSubset:
     data: Tensor  # (n_real, ...) on the CPU
@@ -130,13 +153,15 @@ class Evaluator:
     subset drawn with `seed` when smaller than the split; None: the whole split); device:
     where extractors run; dataset_options: as given to load_dataset (seed, n, sigma, ...);
     batch_size: images per extractor batch; params: per-metric overrides of the defaults,
-    e.g. {"kid": {"subset_size": 100}, "modes": {"n_samples": 10000}} (unknown keys fail).
+    e.g. {"kid": {"subset_size": 100}, "modes": {"n_samples": 10000}} (unknown keys fail);
+    precision: the extractors' float32 math, "fp32" (strict, the default) or "tf32" (cuda
+    only, for timing it; features move ~1e-3), recorded in every protocol.
     """
 
     def __init__(self, dataset: str, *, real_split: str = "test", metrics: Sequence[str],
                  n_real: int | None = 10000, device: str | torch.device = "cpu", seed: int = 0,
                  dataset_options: dict[str, Any] | None = None, batch_size: int = 200,
-                 params: dict[str, dict[str, Any]] | None = None) -> None:
+                 params: dict[str, dict[str, Any]] | None = None, precision: str = "fp32") -> None:
         from gan_bench.catalogue import load_builtins
         from gan_bench.data.base import check_split
         from gan_bench.registry import METRICS
@@ -149,7 +174,11 @@ class Evaluator:
         if batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
         self.n_real = None if n_real is None else int(n_real)
-        self.device, self.seed, self.batch_size = torch.device(device), int(seed), int(batch_size)
+        self.device, self.seed, self.batch_size = check_device(device), int(seed), int(batch_size)
+        if precision not in features.PRECISIONS:
+            raise UserInputError(f"precision must be one of {', '.join(features.PRECISIONS)}, "
+                                 f"got {precision!r}")
+        self.precision = precision
         self.dataset_options = dict(dataset_options or {})
         self.params = {name: dict(p) for name, p in (params or {}).items()}
         for name in self.params:
@@ -158,7 +187,12 @@ class Evaluator:
         if not self.metrics:
             raise UserInputError("no metrics requested (see `gan-bench list metrics`)")
         self._plans: dict[str, Plan] = {}
-        self._check_keys(self._plans_for(self.metrics))
+        plans = self._plans_for(self.metrics)
+        self._check_keys(plans)
+        unused = sorted(set(self.params) - {plan.metric.name for plan in plans})
+        if unused:  # a setting that changes nothing would still be believed to apply
+            raise UserInputError(f"parameters for {', '.join(unused)}, which is not among the "
+                                 f"requested metrics ({', '.join(self.metrics)})")
 
     # ------------------------------------------------------------------ the runner's API
     def evaluate(self, fake: Tensor | np.ndarray,
@@ -173,10 +207,9 @@ class Evaluator:
         plans = self._plans_for(requests)
         self._check_keys(plans)
         fake = self._check_fake(fake)
-        for plan in plans:
-            if len(fake) < plan.min_fake:
-                raise UserInputError(f"{plan.request} needs at least {plan.min_fake} generated "
-                                     f"samples ({plan.why_min}); got {len(fake)}")
+        if any(plan.needs_real for plan in plans):
+            self._real  # n_real larger than the split is the first thing to say
+        self.check_sample_count(len(fake), requests)
         outputs: dict[tuple[str, str], np.ndarray] = {}
         records: dict[str, MetricRecord] = {}
         for plan in plans:
@@ -200,6 +233,13 @@ class Evaluator:
                     return higher
         plan = self._plans_for([metric])[0]
         return plan.directions[plan.primary]
+
+    def check_sample_count(self, n_fake: int, metrics: Sequence[str] | None = None) -> None:
+        """UserInputError unless each of `metrics` (default: all given) accepts n_fake samples."""
+        for plan in self._plans_for(self.metrics if metrics is None else metrics):
+            if n_fake < plan.min_fake:
+                raise UserInputError(f"{plan.request} needs at least {plan.min_fake} generated "
+                                     f"samples ({plan.why_min}); got {n_fake}")
 
     def min_samples(self, metrics: Sequence[str] | None = None) -> int:
         """The fewest generated samples every one of `metrics` accepts (default: all given)."""
@@ -263,7 +303,7 @@ class Evaluator:
         return fake
 
     def _extractor(self, name: str) -> features.FeatureExtractor:
-        return features.get_extractor(name, self.device)
+        return features.get_extractor(name, self.device, precision=self.precision)
 
     def _extractor_protocol(self, name: str) -> dict[str, Any]:
         return dict(IDENTITY_PROTOCOL) if name == IDENTITY else self._extractor(name).protocol()
@@ -298,11 +338,10 @@ class Evaluator:
     def real_features(self, extractor: str) -> RealFeatures:
         """Real features for `extractor` (a FEATURE_EXTRACTORS name or "identity"), cached."""
         real, proto = self._real, self._extractor_protocol(extractor)
-        key = {"dataset": self.dataset, "options": self._options_key(), "split": self.real_split,
-               "n_real": len(real.data), "subset_seed": real.subset_seed,
-               "data_sha256": real.sha256, "kind": "features",
-               **{f: proto[f] for f in ("extractor", "extractor_sha256", "resize", "dtype")},
-               "extractor_protocol": proto}
+        key = feature_key({"dataset": self.dataset, "options": self._options_key(),
+                           "split": self.real_split, "n_real": len(real.data),
+                           "subset_seed": real.subset_seed, "data_sha256": real.sha256},
+                          proto, self.device.type)
         if extractor == IDENTITY:
             return cached_real_features(key, lambda: real.data.numpy(), disk=False)
         return cached_real_features(key, lambda: features.extract(
@@ -327,7 +366,8 @@ class Evaluator:
         protocol = base_protocol(
             metric=plan.metric.name, extractor=proto["extractor"],
             extractor_sha256=proto["extractor_sha256"], resize=proto["resize"],
-            dtype=proto["dtype"], n_real=None if real is None else len(real),
+            dtype=proto["dtype"], precision=proto.get("precision"),
+            n_real=None if real is None else len(real),
             n_fake=len(fake_out), real_split=None if real is None else self.real_split,
             seed=self.seed, params={**plan.params, **used, **data_params})
         return {plan.key(name): MetricRecord(plan.key(name), value, protocol, extra)

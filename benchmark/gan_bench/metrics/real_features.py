@@ -3,8 +3,9 @@
 FID only needs the real mean and covariance, but KID and PRDC need the real features
 themselves, so the features are what is cached. One entry per key: dataset, the dataset
 options that change the data, split, n_real, the seed of the real subset, the sha256 of the
-subset's data, extractor name + weights sha256, kind, resize and dtype (the extractor's whole
-`protocol()` is part of the key). An entry lives at
+subset's data, extractor name + weights sha256, kind, resize, dtype, precision and the device
+type the extractor ran on (the extractor's whole `protocol()` is part of the key; `feature_key`
+builds it). An entry lives at
 
     <cache_root>/real_features/<sha256 of the key>.npz   features float32 (n_real, D)
     <cache_root>/real_features/<sha256 of the key>.json  {"key", "npz_sha256", "shape"}
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,13 +32,27 @@ import numpy as np
 from gan_bench.cache import atomic_path, atomic_write_json, cache_root, sha256_file
 from gan_bench.metrics.fid import gaussian_stats
 
-__all__ = ["RealFeatures", "real_features", "key_digest", "entry_paths", "clear_memo",
-           "KEY_VERSION"]
+__all__ = ["RealFeatures", "real_features", "feature_key", "key_digest", "entry_paths",
+           "clear_memo", "KEY_VERSION"]
 
 log = logging.getLogger("gan_bench.metrics")
 
-KEY_VERSION = 1  # bump when what is stored under a key changes meaning
+# Bump when what is stored under a key changes meaning. 2: the key names the extractor's
+# precision and device type (issue 15); version-1 entries may hold cuda features computed with
+# cuDNN's default TF32 convolutions, so none is reused.
+KEY_VERSION = 2
 _MEMO: dict[str, "RealFeatures"] = {}
+
+
+def feature_key(data: dict[str, Any], protocol: dict[str, Any], device_type: str) -> dict[str, Any]:
+    """The key of real features: `data` (what was scored: dataset, options, split, n_real, subset
+    seed, data sha256), the extractor's whole `protocol` (name, weights sha256, resize, dtype,
+    precision) and the device type it ran on ("cpu" or "cuda": their kernels round differently,
+    and TF32 exists only on cuda)."""
+    named = {f: protocol.get(f) for f in ("extractor", "extractor_sha256", "resize", "dtype",
+                                          "precision")}
+    return {**data, "kind": "features", **named, "device_type": device_type,
+            "extractor_protocol": protocol}
 
 
 def _normalise(key: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +100,8 @@ def _load(key: dict[str, Any]) -> np.ndarray | None:
         return None
     try:
         meta = json.loads(manifest.read_text())
+        if not isinstance(meta, dict):  # e.g. `[]`: valid JSON, but no manifest
+            raise ValueError(f"manifest holds {type(meta).__name__}, not an object")
         if meta.get("key") != _normalise(key):
             raise ValueError("manifest key differs from the wanted key")
         if meta.get("npz_sha256") != sha256_file(npz):
@@ -93,7 +111,7 @@ def _load(key: dict[str, Any]) -> np.ndarray | None:
         if list(features.shape) != meta.get("shape") or features.dtype != np.float32:
             raise ValueError(f"stored array {features.shape} {features.dtype} differs from "
                              "the manifest")
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         log.warning("real-feature cache %s not used (%s): recomputing", npz.name, exc)
         return None
     return features

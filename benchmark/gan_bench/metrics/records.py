@@ -1,8 +1,8 @@
 """Metric records: a value together with the protocol that produced it.
 
 A number without its protocol (extractor and its weights hash, resize, sample counts, real
-split, dtype, seed, package versions) cannot be compared with another; every metric wrapper
-returns a `MetricRecord` whose `protocol` is built by `base_protocol`.
+split, dtype and precision, seed, package versions) cannot be compared with another; every
+metric wrapper returns a `MetricRecord` whose `protocol` is built by `base_protocol`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["MetricRecord", "package_versions", "base_protocol", "PROTOCOL_FIELDS",
-           "VERSIONED_PACKAGES"]
+__all__ = ["MetricRecord", "package_versions", "base_protocol", "protocol_differences",
+           "PROTOCOL_FIELDS", "COMPARED_FIELDS", "VERSIONED_PACKAGES"]
 
 # Fields every protocol dict carries (missing ones are None). `params` holds the metric's own
-# settings (e.g. {"k": 3}, {"splits": 10}, {"subsets": 100, "subset_size": 1000}).
+# settings (e.g. {"k": 3}, {"splits": 10}, {"subsets": 100, "subset_size": 1000}). `precision`:
+# the extractor's float32 math, "fp32-strict" or "tf32" (metrics/features.py; None: no network).
 PROTOCOL_FIELDS = ("metric", "extractor", "extractor_sha256", "resize", "n_real", "n_fake",
-                   "real_split", "dtype", "seed", "params", "versions")
+                   "real_split", "dtype", "precision", "seed", "params", "versions")
+# Fields that make two values of one metric comparable or not: every field but the metric's name
+# (compared by the caller) and the package versions (reported, but a patch release of numpy
+# does not make an FID incomparable).
+COMPARED_FIELDS = tuple(f for f in PROTOCOL_FIELDS if f not in ("metric", "versions"))
 # distribution names for importlib.metadata; gan_bench is distributed as "gan-bench"
 VERSIONED_PACKAGES = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy",
                       "scipy": "scipy", "torchmetrics": "torchmetrics", "gan_bench": "gan-bench"}
@@ -48,6 +53,20 @@ def base_protocol(**fields: Any) -> dict[str, Any]:
     if protocol["versions"] is None:
         protocol["versions"] = package_versions()
     return protocol
+
+
+def protocol_differences(ref: Mapping[str, Any], ours: Mapping[str, Any]) -> list[str]:
+    """What differs between two protocols of one metric, e.g. ["dtype float64 vs float32",
+    "params.k 3 vs 5"]; [] when the values are comparable. `params` is compared key by key."""
+    out = []
+    for name in COMPARED_FIELDS:
+        a, b = ref.get(name), ours.get(name)
+        if name == "params" and isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += [f"params.{k} {a.get(k)} vs {b.get(k)}" for k in sorted({*a, *b}, key=str)
+                    if a.get(k) != b.get(k)]
+        elif a != b:
+            out.append(f"{name} {a} vs {b}")
+    return out
 
 
 def _jsonable(x: Any) -> Any:

@@ -12,7 +12,10 @@ path computes the same training (same kernels, same random draws) and only moves
 - diagnostics are read with one host sync per log step, not one per value;
 - Adam is fused on cuda (one kernel for all parameters) and capturable when graphs are used;
 - precision: "tf32" lets cuBLAS / cuDNN use TF32 for float32 matmuls and convolutions, "bf16"
-  runs the D and G steps under bfloat16 autocast; both only on cuda, evaluation stays fp32;
+  runs the D and G steps under bfloat16 autocast; both only on cuda, and only around the D and
+  G steps (`train_context`). Evaluation does not inherit the process flags: torch leaves cuDNN's
+  TF32 for convolutions ON by default, so the feature extractors force strict float32 around
+  every forward pass (metrics/features.py `float32_math`) and record "precision" in the protocol;
 - CUDA graphs (`cuda_graphs: true`; "auto" keeps them off: the capture has only been exercised
   with a simulated graph on CPU, never on a GPU — `gan-bench perf` asks for them on cuda, so its
   first GPU run verifies them): after `GRAPH_WARMUP` eager iterations, one whole iteration (k D
@@ -98,7 +101,8 @@ class SpeedPlan:
 
     @contextlib.contextmanager
     def train_context(self) -> Iterator[None]:
-        """TF32 flags and bf16 autocast around the D and G steps only (evaluation stays fp32)."""
+        """TF32 flags and bf16 autocast around the D and G steps only; the flags are restored
+        afterwards (evaluation sets its own: metrics/features.py `float32_math`)."""
         if self.device_type != "cuda":
             if self.precision == "bf16":
                 with torch.autocast("cpu", dtype=torch.bfloat16):
