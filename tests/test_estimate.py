@@ -152,7 +152,7 @@ def test_final_metrics_on_an_untimed_extractor_are_costed_roughly():
     data["dataset"] = {"name": "mnist"}
     data["gans"] = [{"name": "mlp_ns", "arch": "mlp", "loss": "non_saturating"}]
     data["metrics"] = {"objective": "fid_mnist", "final": ["fid_inception", "kid"],
-                       "n_fake_search": 100, "n_fake": 600}
+                       "n_fake_search": 100, "n_fake": 600, "n_real": 600}
     est = fake_estimate(data, sample_s=0.0, eval_s=0.0)
     assert est.untimed_extractors() == ["inception_tf"]  # kid on mnist: the MNIST classifier
     assert est.gan_split(est.counts[0])[1] == pytest.approx(6 * 600 / 6.0, rel=1e-12)

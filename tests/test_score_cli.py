@@ -4,6 +4,7 @@ two subprocess calls for the real console behaviour."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -103,7 +104,8 @@ def test_json_records_carry_their_protocol(tmp_path, monkeypatch, capsys):
                            str(tmp_path / "pts.npz"), "--json")
     assert code == 0, err
     records = json.loads(out)
-    assert [r["metric"] for r in records] == ["fid_points", "modes_captured", "high_quality_share"]
+    assert [r["metric"] for r in records] == ["fid_points", "modes_captured", "high_quality_share",
+                                             "kl_to_uniform"]
     assert records[1]["value"] == 8 and records[0]["protocol"]["n_real"] == 2500
     assert records[0]["protocol"]["real_split"] == "test" and records[0]["protocol"]["versions"]
 
@@ -127,10 +129,17 @@ def _write(tmp_path, kind: str):  # one branch per kind of bad input
             zf.writestr("a.txt", "hello")
     elif kind == "two_arrays":
         np.savez(p, a=_images(), b=_images())
+    elif kind == "header_bomb":  # a .npy header claiming 1e11 images over 100 bytes of data
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "|u1", "fortran_order": False, "shape": (10**11, 28, 28)})
+        with zipfile.ZipFile(p.with_suffix(".npz"), "w") as zf:
+            zf.writestr("x.npy", header.getvalue() + bytes(100))
     elif kind.startswith("array:"):
         arrays = {"1d": np.zeros(40, np.uint8), "5d": np.zeros((2, 1, 1, 28, 28), np.uint8),
                   "float": _images().astype(np.float32) / 255, "rgb": _images(c=3),
                   "32px": _images(size=32), "few5": _images(5), "few3": _images(3),
+                  "few2": _images(2),
                   "points": np.zeros((40, 2), np.float32)}
         np.savez(p, x=arrays[kind[6:]])
     elif kind == "rgba_png":
@@ -140,7 +149,8 @@ def _write(tmp_path, kind: str):  # one branch per kind of bad input
         from PIL import Image
 
         Image.fromarray(np.zeros((32, 32), np.uint8)).save(p / "zz.png")
-    return p.with_suffix(".npz") if kind in ("two_arrays",) or kind.startswith("array:") else p
+    npz = kind in ("two_arrays", "header_bomb") or kind.startswith("array:")
+    return p.with_suffix(".npz") if npz else p
 
 
 BAD = [  # (what, fake kind, extra args, message in the one line)
@@ -172,6 +182,19 @@ BAD = [  # (what, fake kind, extra args, message in the one line)
     ("unknown dataset", "array:few5", ["--dataset", "mnistt"], "unknown dataset 'mnistt'"),
     ("n_real over the split", "array:few5", ["--metrics", "fid_mnist", "--n-real", "201"],
      "n_real=201 but mnist/test has only 200 samples"),
+    # issue 13
+    ("header claims 1e11 images", "header_bomb", [],
+     "array 'x' is 100000000000 x 28 x 28 uint8 by its header (78400000000000 bytes), but the "
+     "file holds 228: truncated or forged"),
+    ("unknown device", "array:few5", ["--device", "tpu"], "unknown device 'tpu' (use cpu"),
+    ("FID on 2 samples", "array:few2", ["--metrics", "fid_mnist"],
+     "fid_mnist needs at least 10 generated samples (below 10 samples an FID is its bias, not a "
+     "distance); got 2"),
+    ("FID on 2 real samples", "array:few5", ["--metrics", "fid@random_tiny", "--n-real", "2"],
+     "fid@random_tiny needs at least 10 real samples"),
+    ("parameter of a metric not requested", "array:few5",
+     ["--metrics", "fid_mnist", "--param", "kid.subset_size=100"],
+     "parameters for kid, which is not among the requested metrics (fid_mnist)"),
 ]
 
 
@@ -187,6 +210,55 @@ def test_bad_input_is_one_line_and_exit_2(what, kind, extra, message, tmp_path, 
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert message in lines[0], lines[0]
     assert "Traceback" not in err + out
+
+
+def test_an_npz_larger_than_memory_is_refused_before_loading(tmp_path, monkeypatch, capsys):
+    from gan_bench import preflight
+
+    np.savez(tmp_path / "fake.npz", x=_images(40))
+    monkeypatch.setattr(preflight, "machine_memory_bytes", lambda: 40_000)  # a 40 kB machine
+    code, out, err = score(monkeypatch, capsys, "--dataset", "mnist", "--fake",
+                           str(tmp_path / "fake.npz"))
+    assert code == 2 and "Traceback" not in out + err
+    assert err.strip().splitlines() == [
+        f"error: {tmp_path / 'fake.npz'}: array 'x' is 40 x 1 x 28 x 28 uint8: 31.4 KB, more "
+        "than 50% of this machine's memory (40 KB); score fewer samples"]
+
+
+def test_protocol_lines_are_keyed_by_metric_and_extractor(tmp_path, monkeypatch, capsys, caplog):
+    """Issue 13: fid@mnist_classifier,fid@random_tiny printed the first protocol line only."""
+    from gan_bench.metrics import registry_entries
+
+    monkeypatch.setattr(registry_entries, "_WARNED", set())  # warned once per process
+    np.savez(tmp_path / "fake.npz", x=_images(40))
+    code, out, err = score(monkeypatch, capsys, "--dataset", "mnist", "--fake",
+                           str(tmp_path / "fake.npz"), "--metrics",
+                           "fid@mnist_classifier,fid@random_tiny", *TINY[:2])
+    assert code == 0, err
+    protocol = out.split("protocol", 1)[1].splitlines()
+    assert [line.split(" sha256=")[0] for line in protocol if line.startswith("  fid:")] == [
+        "  fid: extractor=mnist_classifier", "  fid: extractor=random_tiny"]
+    # 40 samples of 128-d features: a singular covariance, said out loud (16-d ones are fine)
+    warned = [r.getMessage() for r in caplog.records if "singular covariance" in r.getMessage()]
+    assert [m.split(" samples")[0] for m in warned] == [
+        "fid@mnist_classifier: 40 generated", "fid@mnist_classifier: 60 real"], warned
+
+
+def test_a_real_feature_manifest_holding_a_list_is_recomputed(tmp_path, monkeypatch, capsys,
+                                                              tmp_cache):
+    """Issue 13: a manifest holding `[]` was a traceback; a damaged entry is recomputed."""
+    np.savez(tmp_path / "fake.npz", x=_images(40))
+    args = ["--dataset", "mnist", "--fake", str(tmp_path / "fake.npz"), "--metrics",
+            "fid@random_tiny", "--json", *TINY[:2]]
+    code, out, err = score(monkeypatch, capsys, *args)
+    assert code == 0, err
+    (manifest,) = (tmp_cache / "real_features").glob("*.json")
+    manifest.write_text("[]")
+    real_features.clear_memo()
+    again = score(monkeypatch, capsys, *args)
+    assert again[0] == 0 and "Traceback" not in again[2], again[2]
+    assert json.loads(again[1])[0]["value"] == json.loads(out)[0]["value"]
+    assert isinstance(json.loads(manifest.read_text()), dict)  # rewritten
 
 
 def _gan_bench(*args, env=None):

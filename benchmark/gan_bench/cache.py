@@ -16,10 +16,16 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["cache_root", "atomic_path", "atomic_write_bytes", "atomic_write_json",
+__all__ = ["cache_root", "offline", "atomic_path", "atomic_write_bytes", "atomic_write_json",
            "sha256_file", "sha256_bytes", "sha256_array"]
 
 _CHUNK = 1 << 20
+
+
+def offline() -> bool:
+    """True when `$GAN_BENCH_OFFLINE` is set (and not 0 / false / no): no network at all, not
+    for torchvision, not for pip. Only local files, the cache and `$GAN_BENCH_WHEELS` are used."""
+    return os.environ.get("GAN_BENCH_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def cache_root() -> Path:

@@ -211,8 +211,8 @@ def _print_scores(records: list) -> None:  # type: ignore[type-arg]
     seen = set()
     for rec in records:
         p = rec.protocol
-        if p["metric"] not in seen:
-            seen.add(p["metric"])
+        if (p["metric"], p["extractor"]) not in seen:  # fid@a and fid@b: two protocols
+            seen.add((p["metric"], p["extractor"]))
             out.print(f"  {p['metric']}: extractor={p['extractor']} sha256={p['extractor_sha256']} "
                       f"resize={p['resize']!r} real={p['real_split']} n_real={p['n_real']} "
                       f"n_fake={p['n_fake']} dtype={p['dtype']} seed={p['seed']} "
@@ -305,10 +305,12 @@ def run_cmd(
     import signal
 
     from gan_bench.config import load_suite
+    from gan_bench.preflight import check_run
     from gan_bench.progress import make_progress
     from gan_bench.runner import Runner
 
     spec = load_suite(suite, set_ or [])
+    check_run(spec)  # stores reachable, folders writable: before anything is written
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill -TERM stops like Ctrl-C
     progress = make_progress(True if plain else None)
     with progress:
@@ -335,12 +337,14 @@ def report_cmd(
     test: str = typer.Option("mannwhitney", "--test", help="Test against the best GAN: mannwhitney (no normality assumed) or welch (t test, for 5+ seeds)."),
 ) -> None:
     """Write the leaderboard (markdown + figures) of a suite's tracked runs; never retrains."""
+    from gan_bench.preflight import check_report
     from gan_bench.report import FORMATS, TESTS, write_report
 
     if fmt not in FORMATS:
         raise UserInputError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     if test not in TESTS:
         raise UserInputError(f"unknown test {test!r} (known: {', '.join(TESTS)})")
+    check_report(source, out_dir)
     print(f"report: {write_report(source, out_dir, fmt, test)}")
 
 

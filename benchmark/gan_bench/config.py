@@ -2,9 +2,17 @@
 lr_g, lr_ratio (= lr_d / lr_g) and k, the budget, the metrics and the finalist stage.
 
 YAML holds only overrides: every model below forbids unknown keys and carries its defaults with
-the reason for each. `load_suite` reads a file with `yaml.safe_load`, applies `--set key=value`
-overrides to the raw mapping, validates, and raises `SuiteError` with one line per problem, each
-naming its YAML path (`gans[2].loss: unknown loss 'hinje' (known: ...)`), never a traceback.
+the reason for each. `load_suite` reads a file with `yaml.safe_load` (refusing duplicate keys
+and aliases that expand past MAX_YAML_NODES), applies `--set key=value` overrides to the raw
+mapping, validates, and raises `SuiteError` with one line per problem, each naming its YAML path
+(`gans[2].loss: unknown loss 'hinje' (known: ...)`), never a traceback.
+
+Validation is everything that can be known without running: types (a YAML `true` is not the
+integer 1), finite numbers, ranges, names against the registries, dataset options against the
+dataset's `load` signature, each metric against the dataset and its minimum sample count, sample
+counts and batch sizes against the machine's memory, and the shape of the storage and tracking
+URLs. Whether the stores answer and the output folder is writable is `run`'s check before it
+writes anything (gan_bench.preflight).
 
 Precedence of a trial's TrainConfig, lowest first (`ResolvedGan.trial_train` does the merge):
 
@@ -24,6 +32,7 @@ The runner then adds iterations / epochs and eval_every from `budget`, `device` 
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass, fields
 from inspect import isclass
@@ -31,8 +40,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence, Union, get_args, get_type_hints
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PlainValidator, Tag,
-                      TypeAdapter, ValidationError, field_validator, model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
+                      PlainValidator, Tag, TypeAdapter, ValidationError, field_validator,
+                      model_validator)
 
 from gan_bench.errors import UserInputError
 from gan_bench.registry import (ARCHITECTURES, DATASETS, LOSSES, METRICS, PENALTIES, PRESETS,
@@ -50,6 +60,10 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 NOT_IN_TRAIN = ("iterations", "epochs", "seed", "device", "eval_every")
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in NOT_IN_TRAIN)
 INT_PARAMS = ("k", "batch_size")  # searched as ints (suggest_int); every other parameter is a float
+# Optuna's samplers seed numpy's RandomState, which takes [0, 2**32); 2**31 leaves room for the
+# 10007 that each further worker adds (study.py).
+SEED_LIMIT = 2**31
+MAX_YAML_NODES = 100_000  # shipped suites have < 500 nodes; aliases expanding past this are a bomb
 
 
 class SuiteError(UserInputError):
@@ -93,14 +107,28 @@ def _got(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class _NotFinite(ValueError):
+    """A number that is not usable as one: inf, nan, or an int past 64 bits."""
+
+
+def _finite(value: int | float) -> int | float:
+    if isinstance(value, int) and not -2**63 <= value < 2**63:
+        raise _NotFinite(f"must fit in 64 bits (got {_got(value)})")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _NotFinite(f"must be a finite number (got {_got(value)})")
+    return value
+
+
 def _number(value: Any) -> int | float:
-    """An int or float; numeric strings (YAML reads `1e-5` as a string) are converted."""
+    """A finite int or float; numeric strings (YAML reads `1e-5` as a string) are converted."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
+        return _finite(value)
     if isinstance(value, str):
         for convert in (int, float):
             try:
-                return convert(value)
+                return _finite(convert(value))
+            except _NotFinite:
+                raise
             except ValueError:
                 pass
     raise ValueError(f"must be a number (got {_got(value)})")
@@ -109,9 +137,21 @@ def _number(value: Any) -> int | float:
 def _fixed(value: Any) -> int | float:
     try:
         return _number(value)
+    except _NotFinite:
+        raise
     except ValueError:
         raise ValueError("must be a number, a range {low: .., high: .., log: false} or "
                          f"{{choices: [...]}} (got {_got(value)})") from None
+
+
+def _not_bool(value: Any) -> Any:
+    """YAML's `true` is not the count 1 (pydantic's lax ints would take it as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be an integer, not {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]  # ints as pydantic reads them, bools refused
 
 
 Number = Annotated[Union[int, float], PlainValidator(_number)]
@@ -127,7 +167,7 @@ PackCount = Annotated[Union[int, str], PlainValidator(_pack_count)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- search space -------------------------------------------------------------------------------
@@ -244,11 +284,21 @@ def _check_train(train: dict[str, Any]) -> dict[str, Any]:
     hints = get_type_hints(TrainConfig)
     out = {}
     for key, value in train.items():
+        hint = hints[key]
+        kind = getattr(hint, "__name__", str(hint))
+        if isinstance(value, bool) and bool not in (hint, *get_args(hint)):
+            raise _KeyProblem(key, f"must be {kind} (got {_got(value)})")
         try:
-            out[key] = TypeAdapter(hints[key]).validate_python(value)
+            out[key] = TypeAdapter(hint).validate_python(value)
         except ValidationError:
-            kind = getattr(hints[key], "__name__", str(hints[key]))
             raise _KeyProblem(key, f"must be {kind} (got {_got(value)})") from None
+        try:
+            if isinstance(out[key], (int, float)):
+                _finite(out[key])
+            if key.startswith("beta"):  # TrainConfig leaves Adam's betas to torch, at train time
+                _check_param(key, out[key])
+        except ValueError as exc:
+            raise _KeyProblem(key, str(exc)) from None
     return out
 
 
@@ -258,7 +308,7 @@ class DatasetSpec(_Model):
     name: str  # no default: the dataset is what the suite is about (gan-bench list datasets)
     train_split: str = "train"  # GANs train on the training split
     eval_split: str = "test"  # Lucic 2018: FID against the TEST split, never the training images
-    subset: int | None = Field(None, ge=1)  # None: all; N: the first N (tiny CPU modes)
+    subset: Int | None = Field(None, ge=1)  # None: all; N: the first N (tiny CPU modes)
     options: dict[str, Any] = {}  # passed to the dataset source (e.g. sigma for a mixture)
 
     @field_validator("name")
@@ -339,27 +389,27 @@ class SamplerSpec(_Model):
     """Optuna's sampler for each GAN's study."""
 
     name: Literal["tpe", "random", "gp"] = "tpe"  # TPE: Optuna's default, good with few trials
-    seed: int = 0  # fixed: a rerun of the suite proposes the same trials
-    n_startup_trials: int | None = Field(None, ge=0)  # None: the sampler's own default (TPE: 10)
+    seed: Int = Field(0, ge=0, lt=SEED_LIMIT)  # fixed: a fresh run proposes the same trials
+    n_startup_trials: Int | None = Field(None, ge=0)  # None: the sampler's own default (TPE: 10)
 
 
 class PrunerSpec(_Model):
     """Optuna's pruner: stops trials whose intermediate objective is clearly worse."""
 
     name: Literal["median", "hyperband", "none"] = "median"  # median: simple, robust to few trials
-    n_startup_trials: int = Field(3, ge=0)  # prune only once 3 trials have completed
-    n_warmup_evals: int = Field(1, ge=0)  # never prune on a trial's first evaluation (noisy)
+    n_startup_trials: Int = Field(3, ge=0)  # prune only once 3 trials have completed
+    n_warmup_evals: Int = Field(1, ge=0)  # never prune on a trial's first evaluation (noisy)
 
 
 class Budget(_Model):
     """How long each trial trains and how many trials each GAN gets."""
 
-    trials: int = Field(ge=1)  # no default: the main cost knob; completed + pruned per GAN
-    iterations: int | None = Field(None, ge=1)  # G steps; exactly one of iterations / epochs
+    trials: Int = Field(ge=1)  # no default: the main cost knob; completed + pruned per GAN
+    iterations: Int | None = Field(None, ge=1)  # G steps; exactly one of iterations / epochs
     epochs: float | None = Field(None, gt=0)  # passes of D over the training set (Lucic: 20)
-    eval_every: int = Field(0, ge=0)  # 0: evaluate at the end only (pruning then never fires)
+    eval_every: Int = Field(0, ge=0)  # 0: evaluate at the end only (pruning then never fires)
     timeout_minutes: float | None = Field(None, gt=0)  # None: no wall-clock cap on one `run`
-    max_failures: int | None = Field(None, ge=0)  # None: `trials` failed trials stop a GAN's study
+    max_failures: Int | None = Field(None, ge=0)  # None: `trials` failed trials stop a GAN's study
     # 1: one trial at a time; P: P trials of a GAN trained together on one device (train/packed.py;
     # GANs it cannot pack run one at a time); "auto": as many as the GPU's memory holds (1 on a CPU).
     # Not `pack`: that is PacGAN's arch option.
@@ -390,9 +440,9 @@ class MetricsSpec(_Model):
 
     objective: str = "fid_mnist"  # MNIST-classifier FID: cheap, and TTUR advises it on MNIST
     final: list[str] = []  # extra metrics for the finalists only (expensive ones go here)
-    n_fake_search: int = Field(2000, ge=1)  # per evaluation during search: cheap, biased upwards
-    n_fake: int = Field(10000, ge=1)  # finalists: 10k, as Lucic 2018 and TTUR's minimum
-    n_real: int | None = Field(10000, ge=1)  # real samples from eval_split; None = the whole split
+    n_fake_search: Int = Field(2000, ge=1)  # per evaluation during search: cheap, biased upwards
+    n_fake: Int = Field(10000, ge=1)  # finalists: 10k, as Lucic 2018 and TTUR's minimum
+    n_real: Int | None = Field(10000, ge=1)  # real samples from eval_split; None = the whole split
 
     @field_validator("objective")
     @classmethod
@@ -408,8 +458,8 @@ class MetricsSpec(_Model):
 class FinalistsSpec(_Model):
     """The best settings of each GAN's search, retrained with fresh seeds."""
 
-    top: int = Field(1, ge=0)  # the best setting per GAN; 0 skips the finalist stage
-    seeds: int = Field(3, ge=1)  # seeds 1000..1000+seeds-1, distinct from the search seeds
+    top: Int = Field(1, ge=0)  # the best setting per GAN; 0 skips the finalist stage
+    seeds: Int = Field(3, ge=1)  # seeds 1000..1000+seeds-1, distinct from the search seeds
 
     def seed_list(self) -> list[int]:
         return list(range(1000, 1000 + self.seeds))
@@ -502,7 +552,11 @@ def _cross_problems(suite: Suite) -> list[str]:
     shape = tuple(DATASETS.get(suite.dataset.name).shape)
     for i, gan in enumerate(suite.resolved_gans()):
         problems += _gan_problems(f"gans[{i}]", gan, shape, check_train=not suite_train)
-    return problems + _fixed_space_problems(suite)
+    options = _option_problems(suite.dataset)
+    problems += options + _fixed_space_problems(suite)
+    if not options:  # the metrics and sizes read the options
+        problems += _metric_problems(suite) + _memory_problems(suite)
+    return problems + _store_problems(suite)
 
 
 def _duplicate_names(suite: Suite) -> list[str]:
@@ -550,6 +604,10 @@ def _spec_problems(path: str, spec: GanSpec, shape: tuple[int, ...]) -> list[str
             check()
         except (UserInputError, ValueError, TypeError) as exc:
             problems.append(f"{path}.{field}: {exc}")
+            continue
+        problems += [f"{path}.{field}.{key}: must be a finite number (got {value})"  # nan trains,
+                     for key, value in getattr(spec, field).items()  # then never reports
+                     if isinstance(value, float) and not math.isfinite(value)]
     return problems
 
 
@@ -567,15 +625,91 @@ def _combination_problems(path: str, gan: ResolvedGan) -> list[str]:
     return problems
 
 
+def _option_problems(dataset: DatasetSpec) -> list[str]:
+    """dataset.options against the dataset's `load` signature (a typo would be a TypeError
+    after the run folder was written) and each value against its rule."""
+    source = DATASETS.get(dataset.name)
+    return [f"dataset.options.{key}: {message}"
+            for key, message in source.option_problems(dataset.options)]
+
+
+def _metric_problems(suite: Suite) -> list[str]:
+    """Each metric is computable on the dataset and gets the samples it needs: the runner would
+    find out only at the first evaluation, after a trial's training (or after the search, for
+    metrics.final). Evaluated as the runner does: the objective on n_fake_search samples during
+    the search, every metric on n_fake for the finalists."""
+    from gan_bench.metrics.evaluate import Evaluator
+
+    m, ds = suite.metrics, suite.dataset
+    requests = [("metrics.objective", m.objective, ("n_fake_search", "n_fake"))]
+    requests += [(f"metrics.final[{i}]", name, ("n_fake",)) for i, name in enumerate(m.final)]
+    problems = []
+    for path, request, counts in requests:
+        try:
+            ev = Evaluator(ds.name, real_split=ds.eval_split, metrics=[request], n_real=m.n_real,
+                           dataset_options=dict(ds.options))
+        except UserInputError as exc:
+            problems.append(f"{path}: {exc}")
+            continue
+        for field in counts:
+            if suite.finalists.top == 0 and field == "n_fake":
+                continue  # no finalist is ever scored
+            try:
+                ev.check_sample_count(getattr(m, field))
+            except UserInputError as exc:
+                problems.append(f"metrics.{field}: {exc}")
+    size = DATASETS.get(ds.name).split_size(ds.eval_split, ds.options)
+    if m.n_real is not None and size is not None and m.n_real > size:
+        problems.append(f"metrics.n_real: {m.n_real} real samples asked, but "
+                        f"{ds.name}/{ds.eval_split} has {size}")
+    return problems
+
+
+def _memory_problems(suite: Suite) -> list[str]:
+    """Sample counts and batch sizes whose float32 samples alone exceed preflight.MEMORY_SHARE
+    of the machine's memory: they could never be generated, let alone scored."""
+    from gan_bench.preflight import memory_problem
+
+    shape = tuple(DATASETS.get(suite.dataset.name).shape)
+    per_sample = 4 * math.prod(shape)  # float32: how G's samples and training batches are held
+    m = suite.metrics
+    sizes = [("metrics.n_fake_search", m.n_fake_search), ("metrics.n_fake", m.n_fake),
+             ("metrics.n_real", m.n_real), ("dataset.options.n", suite.dataset.options.get("n"))]
+    for i, gan in enumerate(suite.resolved_gans()):
+        batch = gan.search.get("batch_size") or gan.trial_train().get("batch_size")
+        values = batch.values() if isinstance(batch, (Range, Choices)) else [batch]
+        sizes.append((f"gans[{i}] ({gan.name}) batch_size", max(v or 0 for v in values)))
+    problems = []
+    for path, n in sizes:
+        problem = memory_problem(n * per_sample) if isinstance(n, int) else None
+        if problem is not None:
+            problems.append(f"{path}: {n} samples of shape {shape} as float32 take {problem}")
+    return problems
+
+
+def _store_problems(suite: Suite) -> list[str]:
+    """The shape of the storage and tracking URLs (whether they answer is `run`'s check)."""
+    from gan_bench.preflight import storage_url_problem, tracking_uri_problem
+
+    problems = []
+    for field, value, check in (("storage", suite.storage, storage_url_problem),
+                                ("tracking_uri", suite.tracking_uri, tracking_uri_problem)):
+        problem = None if value is None else check(value)
+        if problem is not None:
+            problems.append(f"{field}: {problem}")
+    return problems
+
+
 def _fixed_space_problems(suite: Suite) -> list[str]:
+    """A suite that searches nothing at all with trials > 1 is a mistake. One GAN that searches
+    nothing next to searched ones is not: it runs one trial (runner.gan_trials), e.g. a paper's
+    fixed setting beside arms that search lr_ratio and k (suites/pacgan_ring8.yaml)."""
     if suite.budget.trials <= 1:
         return []
     advice = "so trials > 1 would repeat one configuration (set budget.trials: 1)"
-    if not suite.search.searched() and all(g.search is None for g in suite.gans):
-        return [f"search: every parameter is fixed, {advice}"]
-    return [f"gans[{i}]: every search parameter is fixed for this GAN (by search or "
-            f"gans[{i}].train), {advice}"
-            for i, gan in enumerate(suite.resolved_gans()) if not gan.search]
+    if not any(gan.search for gan in suite.resolved_gans()):
+        return [f"search: every parameter is fixed for every GAN, {advice}"]
+    return []
 
 
 # --- pydantic errors -> one line each ---------------------------------------------------------
@@ -633,6 +767,9 @@ _MESSAGES = {
     "string_pattern_mismatch":
         lambda e: f"must match {e['ctx']['pattern']} (got {_got(e['input'])})",
     "too_short": lambda e: f"must have at least {e['ctx']['min_length']} item(s)",
+    "less_than": lambda e: f"must be < {e['ctx']['lt']} (got {_got(e['input'])})",
+    "less_than_equal": lambda e: f"must be <= {e['ctx']['le']} (got {_got(e['input'])})",
+    "finite_number": lambda e: f"must be a finite number (got {_got(e['input'])})",
     **{kind: (lambda e, phrase=phrase: f"{phrase} (got {_got(e['input'])})")
        for phrase, kinds in _TYPE_PHRASES.items() for kind in kinds},
 }
@@ -670,7 +807,7 @@ def _parse_override(text: str) -> tuple[list[str | int], Any]:
         raise ValueError("expected key.path=value, e.g. budget.trials=2 or gans[0].train.k=3")
     parts = [m[1] if m[1] else int(m[2]) for m in _KEY_PART.finditer(key)]
     try:
-        return parts, yaml.safe_load(raw)
+        return parts, _safe_load(raw)
     except yaml.YAMLError as exc:
         raise ValueError(f"value is not valid YAML ({_yaml_reason(exc)})") from None
 
@@ -723,6 +860,60 @@ def parse_suite(data: Any, source: str = "<suite>", overrides: Sequence[str] = (
     return suite
 
 
+class _SuiteLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue  # `<<: *base` merges are meant to be overridden
+            key = self.construct_object(key_node)
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given at line {first[key] + 1})",
+                    key_node.start_mark)
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_nodes(node: Any, sizes: dict[int, int]) -> int:
+    """Nodes under `node` with every alias expanded; an alias is its anchor's node object, so
+    `sizes` (by id) keeps this linear in the file's size."""
+    if id(node) in sizes:
+        if sizes[id(node)] < 0:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to its own anchor "
+                                              "(a recursive structure)", node.start_mark)
+        return sizes[id(node)]
+    sizes[id(node)] = -1  # being counted: meeting it again is a cycle
+    children: list[Any] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    sizes[id(node)] = 1 + sum(_expanded_nodes(child, sizes) for child in children)
+    return sizes[id(node)]
+
+
+def _safe_load(text: str) -> Any:
+    """yaml.safe_load without duplicate keys or alias bombs ("billion laughs": a few lines of
+    aliases of aliases that expand into 10**9 strings once the suite is dumped or used)."""
+    loader = _SuiteLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_nodes(node, {}) > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases expand it to more than {MAX_YAML_NODES} values (an alias "
+                "bomb?); write the values out")
+        return loader.construct_document(node)
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
 def _yaml_reason(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -739,7 +930,7 @@ def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> Suite:
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError([f"{source}: cannot read ({exc})"], source) from None
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load(text)
     except yaml.YAMLError as exc:
         raise SuiteError([f"{source}: not valid YAML ({_yaml_reason(exc)})"], source) from None
     return parse_suite(data, source, overrides)

@@ -173,9 +173,9 @@ class Runner:
 
         s = self.suite
         self._check_store_files()
+        self.data = train_data(s)  # first: missing data (e.g. offline) must not leave a run dir
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "suite.json", s.to_dict())
-        self.data = train_data(s)
         self.evaluator = suite_evaluator(s, self.device)
         self.direction = "maximize" if self.evaluator.higher_is_better(self.objective) else "minimize"
         self.git_sha = git_sha()

@@ -7,10 +7,12 @@ samples batches by random index on the device; no DataLoader is needed.
 
 from __future__ import annotations
 
+import inspect
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -20,6 +22,30 @@ from gan_bench.cache import sha256_array
 __all__ = ["ArrayDataset", "DatasetSource", "SPLITS"]
 
 SPLITS = ("train", "test")
+SEED_LIMIT = 2**31  # as the suite's sampler.seed: a seed that every generator here accepts
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _positive(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v > 0)
+
+
+# What a dataset option's value must be, by name (the names mean the same for every dataset).
+OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "data_dir": (lambda v: isinstance(v, str) and bool(v), "must be a folder path"),
+    "n": (_count, "must be an integer >= 1 (samples per split)"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < SEED_LIMIT,
+             "must be an integer in [0, 2**31)"),
+    "sigma": (_positive, "must be a finite number > 0"),
+    "radius": (_positive, "must be a finite number > 0"),
+    "spacing": (_positive, "must be a finite number > 0"),
+    "n_modes": (_count, "must be an integer >= 1"),
+    "side": (_count, "must be an integer >= 1"),
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,28 @@ class DatasetSource(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "shape": list(self.shape), "n_classes": self.n_classes}
+
+    def option_names(self) -> tuple[str, ...]:
+        """The options `load` takes (a suite's `dataset.options`): its keyword-only parameters."""
+        params = inspect.signature(self.load).parameters.values()
+        return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+    def option_problems(self, options: dict[str, Any]) -> list[tuple[str, str]]:
+        """(option, what is wrong) for each option `load` does not take or would misread."""
+        known = self.option_names()
+        problems = []
+        for key, value in options.items():
+            rule = OPTION_RULES.get(key)
+            if key not in known:
+                problems.append((key, f"unknown option of {self.name} (known: "
+                                      f"{', '.join(known)})"))
+            elif rule is not None and not rule[0](value):
+                problems.append((key, f"{rule[1]} (got {value!r:.60})"))
+        return problems
+
+    def split_size(self, split: str, options: dict[str, Any]) -> int | None:
+        """Samples in `split` with these options, where known without loading (else None)."""
+        return None
 
 
 def check_split(name: str, split: str) -> str:

@@ -122,7 +122,7 @@ def load_cache(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | N
         meta = json.loads(manifest.read_text())
     except (OSError, ValueError):
         return None
-    if meta.get("npz_sha256") != sha256_file(npz):
+    if not isinstance(meta, dict) or meta.get("npz_sha256") != sha256_file(npz):
         log.warning("cache %s does not match its manifest: ignored", folder)
         return None
     with np.load(npz, allow_pickle=False) as z:

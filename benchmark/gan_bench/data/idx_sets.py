@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from gan_bench.cache import cache_root
+from gan_bench.cache import cache_root, offline
 from gan_bench.data.base import ArrayDataset, DatasetSource, check_split
 from gan_bench.data.formats import find_file, first_source, load_cache, read_idx
 
@@ -76,6 +76,9 @@ class IdxImageSource(DatasetSource):
     def cache_dir(self) -> Path:
         return cache_root() / "datasets" / self.name
 
+    def split_size(self, split: str, options: dict[str, Any]) -> int | None:
+        return self.expected_sizes.get(split)
+
     def load(self, split: str, *, data_dir: str | Path | None = None, **options: Any) -> ArrayDataset:
         check_split(self.name, split)
         if options:
@@ -123,7 +126,7 @@ class IdxImageSource(DatasetSource):
         return arrays, f"cache {self.cache_dir} (from {meta.get('source', 'unknown')})"
 
     def _from_torchvision(self) -> tuple[dict[str, np.ndarray], str]:
-        if os.environ.get("GAN_BENCH_OFFLINE"):
+        if offline():
             raise RuntimeError("skipped: GAN_BENCH_OFFLINE is set")
         import torchvision.datasets as tvd
 

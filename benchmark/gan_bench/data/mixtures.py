@@ -64,6 +64,12 @@ class MixtureSource(DatasetSource):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "sigma": self.default_sigma, **self.centre_args}
 
+    def option_names(self) -> tuple[str, ...]:
+        return (*super().option_names(), *self.centre_args)  # centre args go through **kwargs
+
+    def split_size(self, split: str, options: dict[str, Any]) -> int | None:
+        return options.get("n") or self.default_sizes[split]
+
 
 RING8 = MixtureSource("ring8", "8 Gaussians on a ring of radius 1, sigma 0.01 (PacGAN)",
                       ring_centres, sigma=0.01, n_modes=8, radius=1.0)

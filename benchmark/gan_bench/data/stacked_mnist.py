@@ -37,6 +37,9 @@ class StackedMnistSource(DatasetSource):
     shape = (3, 28, 28)
     n_classes = 1000
 
+    def split_size(self, split: str, options: dict[str, Any]) -> int | None:
+        return options.get("n") or DEFAULT_SIZES[split]
+
     def load(self, split: str, *, data_dir: str | Path | None = None, n: int | None = None,
              seed: int = 0, **options: Any) -> ArrayDataset:
         check_split(self.name, split)

@@ -6,7 +6,6 @@ Offline without files they fail with the clear "sources tried" error, never a ha
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import tempfile
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_bench.cache import cache_root
+from gan_bench.cache import cache_root, offline
 from gan_bench.data.base import ArrayDataset, DatasetSource, check_split
 from gan_bench.data.formats import first_source, load_cache, restricted_load
 from gan_bench.data.idx_sets import DOWNLOAD_TIMEOUT_S, IdxImageSource, data_dir_from_env
@@ -59,6 +58,9 @@ class Cifar10Source(DatasetSource):
     def __init__(self) -> None:
         self._memo: dict[str, tuple[dict[str, np.ndarray], str]] = {}
 
+    def split_size(self, split: str, options: dict[str, Any]) -> int | None:
+        return {"train": 50_000, "test": 10_000}.get(split)
+
     def load(self, split: str, *, data_dir: str | Path | None = None, **options: Any) -> ArrayDataset:
         check_split(self.name, split)
         root = data_dir_from_env(data_dir)
@@ -92,7 +94,7 @@ class Cifar10Source(DatasetSource):
                  "and pass --data-dir FOLDER or set GAN_BENCH_DATA=FOLDER.")
 
     def _download(self) -> dict[str, np.ndarray]:
-        if os.environ.get("GAN_BENCH_OFFLINE"):
+        if offline():
             raise RuntimeError("skipped: GAN_BENCH_OFFLINE is set")
         import torchvision.datasets as tvd
 

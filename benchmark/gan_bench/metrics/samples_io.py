@@ -2,7 +2,9 @@
 
 - .npz: one array, key `x`, `images` or `arr_0`, or the only array in the file. uint8 images
   (N, H, W) or (N, C, H, W) in [0, 255], or float points (N, 2) for ring8/grid25. Read with
-  allow_pickle=False: an .npz can never run code.
+  allow_pickle=False: an .npz can never run code. The array's header is read first: one whose
+  shape needs more bytes than the file holds, or more than half the machine's memory, is
+  refused before anything is allocated.
 - folder: every *.png in it (not below it), in sorted name order (the order matters for the
   IS splits and for the first-n_samples rule of mode counting: zero-pad the numbers). 8-bit grey
   ("L") gives (N, 1, H, W), RGB gives (N, 3, H, W); all must share one size and mode.
@@ -13,6 +15,7 @@ Evaluator's); 3-D arrays get the channel axis. Every problem is a UserInputError
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -37,6 +40,30 @@ def load_samples(path: str | Path) -> np.ndarray:
     return load_npz(path)
 
 
+def _check_header(path: Path, key: str) -> None:
+    """Refuse a member whose header claims more than the file holds or memory can take (numpy
+    would allocate the claimed shape first: a forged header is a MemoryError)."""
+    from gan_bench.preflight import memory_problem
+
+    with zipfile.ZipFile(path) as zf:
+        if f"{key}.npy" not in zf.namelist():
+            return  # not an array: load_npz says so
+        info = zf.getinfo(f"{key}.npy")
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(f)
+    nbytes = math.prod(shape) * dtype.itemsize
+    what = f"{path}: array {key!r} is {' x '.join(map(str, shape))} {dtype}"
+    if nbytes > info.file_size:
+        raise UserInputError(f"{what} by its header ({nbytes} bytes), but the file holds "
+                             f"{info.file_size}: truncated or forged")
+    problem = memory_problem(nbytes)
+    if problem is not None:
+        raise UserInputError(f"{what}: {problem}; score fewer samples")
+
+
 def load_npz(path: Path) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -45,11 +72,15 @@ def load_npz(path: Path) -> np.ndarray:
             if key is None:
                 raise UserInputError(f"{path}: {len(names)} arrays ({', '.join(names) or 'none'}); "
                                      f"name the samples one of {', '.join(NPZ_KEYS)}")
+            _check_header(path, key)
             arr = z[key]
         if not isinstance(arr, np.ndarray):  # a zip member that is not a .npy array
             raise ValueError(f"member {key!r} is not a numpy array")
     except UserInputError:
         raise
+    except MemoryError:
+        raise UserInputError(f"{path}: array {key!r} does not fit in memory; score fewer "
+                             "samples") from None
     except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
         raise UserInputError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
     if arr.ndim == 3:
