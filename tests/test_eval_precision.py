@@ -126,3 +126,28 @@ def test_real_feature_key_names_device_type_and_precision(tiny_mnist):
 def test_extract_keeps_the_flags_of_its_caller(tf32_on):
     out = features.extract(RandomTiny(), _uint8(5), batch_size=2)
     assert out.shape == (5, 16) and _flags() == TF32
+
+
+def test_generation_for_evaluation_is_strict_fp32_too(tf32_on):
+    """Trainer.generate and PackedTrial.generate draw the scored samples: G's convolutions must
+    not run in TF32 either (the flags seen inside G's forward are the strict ones)."""
+    from gan_bench.catalogue import load_builtins
+    from gan_bench.data import load_dataset
+    from gan_bench.train import GanSpec, TrainConfig, Trainer
+    from gan_bench.train.packed import PackedTrainer
+
+    load_builtins()
+    data = load_dataset("ring8", "test")
+    spec = GanSpec("toy_mlp", "non_saturating", arch_options={"size": "tiny"})
+    cfg = TrainConfig(iterations=1, batch_size=32, device="cpu")
+    seen = []
+    trainer = Trainer(spec, cfg, data)
+    hook = trainer.G.register_forward_hook(lambda *a: seen.append(_flags()))
+    trainer.generate(10, seed=0)
+    hook.remove()
+    pack = PackedTrainer(spec, [cfg, cfg.with_(seed=1)], data)
+    template = pack.templates["G"]
+    template.register_forward_hook(lambda *a: seen.append(_flags()))
+    pack.trials[1].generate(10, seed=0)
+    assert seen and all(flags == STRICT for flags in seen)
+    assert _flags() == TF32  # restored afterwards

@@ -260,3 +260,24 @@ def test_reverse_kl_of_samples_on_half_the_ring_modes_is_log_2():
     assert kl_to_uniform(out["counts"]) == pytest.approx(math.log(2), rel=1e-12)
     # uneven: shares (1/2, 1/4, 1/4) on 3 of 8 modes -> sum p log(8 p) = 0.5 log 4 + 0.5 log 2
     assert kl_to_uniform([2, 1, 1, 0, 0, 0, 0, 0]) == pytest.approx(1.5 * math.log(2), rel=1e-12)
+
+
+def test_the_modes_metric_records_pacgans_reverse_kl_on_a_mixture():
+    """Four of ring8's eight modes, 625 high-quality samples each: reverse KL = ln 2; a far
+    sample changes the high-quality share, not the KL; no high-quality sample: log 8."""
+    import math
+
+    import numpy as np
+
+    from gan_bench.metrics.evaluate import Evaluator
+
+    ev = Evaluator("ring8", metrics=["modes"], n_real=None)
+    angles = 2 * np.pi * np.arange(8) / 8
+    centres = np.stack([np.cos(angles), np.sin(angles)], 1)
+    pts = np.repeat(centres[[0, 2, 4, 6]], 625, axis=0).astype(np.float32)
+    recs = ev.evaluate(pts, ["modes"])
+    assert recs["kl_to_uniform"].value == pytest.approx(math.log(2), abs=1e-12)
+    assert recs["modes_captured"].value == 4 and recs["kl_to_uniform"].extra["n_high_quality"] == 2500
+    assert ev.higher_is_better("kl_to_uniform") is False
+    far = np.full((2500, 2), 5.0, dtype=np.float32)
+    assert ev.evaluate(far, ["modes"])["kl_to_uniform"].value == pytest.approx(math.log(8))

@@ -33,7 +33,7 @@ pacgan_task.py `create_model_brick`, identical for ring and grid):
   the mlp D.
 
 Where PacGAN's training differs from our Trainer (suite-level, not nets; see
-suites/pacgan_table1.yaml): their "batch 100" counts D inputs (packs), so pack m draws 100 * m
+suites/pacgan_ring8.yaml): their "batch 100" counts D inputs (packs), so pack m draws 100 * m
 real points and G runs m times on 100 z each (BatchNorm statistics per 100); D and G are updated
 simultaneously from one graph (ALI's `ali_algorithm`), where our Trainer alternates; an epoch is
 1,000 iterations for every m (100,000 packed examples / 100) and they trained 400 epochs.

@@ -23,6 +23,8 @@ from gan_bench.report.data import TRIAL_STATES, FinalistRecord, GanRecord, Repor
 
 __all__ = ["collect", "resolve_source", "REFERENCES_PATH", "load_references"]
 
+# Final records whose curve over training a report tabulates (report/mixtures.py)
+CURVE_KEYS = ("modes_captured", "high_quality_share", "kl_to_uniform")
 REFERENCES_PATH = Path(__file__).resolve().parent.parent / "assets" / "references.json"
 
 
@@ -148,7 +150,8 @@ def _verified(run: dict[str, Any], path: Path | None, what: str) -> Path | None:
     return path
 
 
-def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str) -> FinalistRecord:
+def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str,
+              tracker: Any = None) -> FinalistRecord:
     path = _verified(run, arts.path(run, "metrics.json"), "metrics.json")
     if path is not None:
         try:
@@ -169,8 +172,13 @@ def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str) -> Finalist
         protocols = _protocols_from_tags(run["tags"])
         metrics = {k: v for k, v in metrics.items() if k in protocols}
     value = run["metrics"].get("final/objective", metrics.get(objective))
+    history = {}
+    if tracker is not None:  # records also logged as curves during training (e.g. modes_captured)
+        for key in sorted(k for k in metrics if k in run["metrics"] and k in CURVE_KEYS):
+            history[key] = tuple(tracker.metric_history(run["run_id"], key))
     return FinalistRecord(int(run["tags"].get("seed", 0)), int(run["tags"].get("source_trial", -1)),
-                          float(value), metrics, protocols, run["metrics"].get("train_seconds"))
+                          float(value), metrics, protocols, run["metrics"].get("train_seconds"),
+                          history)
 
 
 def _protocols_from_tags(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -277,7 +285,7 @@ def _gan(ctx: _Context, gan: Any) -> GanRecord:
     finals = [r for r in runs if r["tags"].get("stage") == "final" and r["status"] == "FINISHED"]
     finals = _unique_finals(ctx, gan.name, finals)
     finals.sort(key=lambda r: (int(r["tags"].get("finalist_rank", 0)), int(r["tags"].get("seed", 0))))
-    finalists = tuple(_finalist(r, ctx.arts, ctx.objective) for r in finals)
+    finalists = tuple(_finalist(r, ctx.arts, ctx.objective, ctx.tracker) for r in finals)
     best = _best(trials, ctx.higher)
     search = _search_run(runs, best.number) if best else None
     params = {k: _number(v) for k, v in (search or {}).get("params", {}).items()}

@@ -37,6 +37,8 @@ class FinalistRecord:
     metrics: dict[str, float]  # record key -> value, e.g. {"fid_mnist": 3.1, "kl_to_uniform": 0.02}
     protocols: dict[str, dict[str, Any]]  # record key -> its protocol without "versions"
     train_seconds: float | None = None
+    history: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)  # record key ->
+    # (iteration, value) of the evaluations during training (keys logged as curves only)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from gan_bench.report.arms import arms_section
 from gan_bench.report.data import FinalistRecord, GanRecord, ReportData
 from gan_bench.report.figures import FigureSpec, figure_specs
 from gan_bench.report.findings import findings
+from gan_bench.report.mixtures import length_section, mixtures_section
 from gan_bench.report.stats import ALPHA, CONFIDENCE, Comparison, bootstrap_ci, compare_to_best
 
 __all__ = ["render", "Row", "protocol_groups", "rank_rows", "METRIC_ORDER"]
@@ -236,7 +237,11 @@ def _ladder(data: ReportData, protocol: dict[str, dict[str, Any]]) -> list[str]:
 def _same_protocol(ref: dict[str, Any], ours: dict[str, Any] | None) -> str:
     if ours is None:
         return "no finalist scored this record"
-    diff = [f"{c} {ref.get(c)} vs {ours.get(c)}" for c in PROTOCOL_COLUMNS if ref.get(c) != ours.get(c)]
+    from gan_bench.metrics.records import protocol_differences
+
+    # every field that changes a value: extractor and weights, sizes, split, dtype, seed,
+    # precision and each metric parameter (issue 13: dtype and params were left out)
+    diff = protocol_differences(ref, ours)
     return "same" if not diff else "differs: " + "; ".join(diff)
 
 
@@ -265,7 +270,7 @@ def render(data: ReportData) -> tuple[str, dict[str, FigureSpec | bytes]]:
         if rows[0].finalists:
             lines += ["Evaluation protocol:", ""] + _protocol_table(rows[0].protocol) + [""]
         order += [r.gan for r in rank_rows(rows, data.higher_is_better) if r.gan not in order]
-    lines += arms_section(data)
+    lines += mixtures_section(data) + length_section(data) + arms_section(data)
     lines += ["## Search and cost", "", "Best hyperparameters of each GAN's best trial; seconds "
               "are wall seconds per search trial and in total (search trials plus finalist "
               "training).", ""] + _search_table(data, order) + [""]

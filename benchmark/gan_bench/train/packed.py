@@ -190,12 +190,15 @@ class PackedTrial:
         """As Trainer.generate: n samples from fixed z, G in eval mode; uint8 images or points."""
         g = self.pack.templates["G"]
         state, gen, out = self.state("G"), torch.Generator(device=self.device).manual_seed(seed), []
+        from gan_bench.metrics.features import float32_math
+
         g.eval()
         try:
-            for start in range(0, n, batch_size):
-                z = g.sample_z(min(batch_size, n - start), generator=gen, device=self.device)
-                x = functional_call(g, state, (z,))
-                out.append((to_uint8(x) if self.data.is_image else x.float()).cpu())
+            with float32_math():  # strict fp32, as Trainer.generate
+                for start in range(0, n, batch_size):
+                    z = g.sample_z(min(batch_size, n - start), generator=gen, device=self.device)
+                    x = functional_call(g, state, (z,))
+                    out.append((to_uint8(x) if self.data.is_image else x.float()).cpu())
         finally:
             g.train()
         return torch.cat(out) if out else torch.empty(0)

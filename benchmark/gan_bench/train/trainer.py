@@ -329,20 +329,25 @@ class Trainer:
         G runs in eval mode (BatchNorm running statistics), as at evaluation time in
         compare_gan; the training mode is restored afterwards.
         """
+        from gan_bench.metrics.features import float32_math
+
         was_training = self.G.training
         self.G.eval()
         gen = torch.Generator(device=self.device).manual_seed(seed)
         out = []
+        # strict fp32, as the extractors: torch leaves cuDNN's TF32 on for convolutions, and the
+        # samples are part of what a protocol's `precision: fp32-strict` states
         try:
-            for start in range(0, n, batch_size):
-                m = min(batch_size, n - start)
-                z = self.G.sample_z(m, generator=gen, device=self.device)
-                y = None
-                if self.conditional:
-                    y = (labels[start:start + m].to(self.device) if labels is not None
-                         else torch.arange(start, start + m, device=self.device) % self.n_classes)
-                x = self.G(z, y)
-                out.append((to_uint8(x) if self.data.is_image else x.float()).cpu())
+            with float32_math():
+                for start in range(0, n, batch_size):
+                    m = min(batch_size, n - start)
+                    z = self.G.sample_z(m, generator=gen, device=self.device)
+                    y = None
+                    if self.conditional:
+                        y = (labels[start:start + m].to(self.device) if labels is not None
+                             else torch.arange(start, start + m, device=self.device) % self.n_classes)
+                    x = self.G(z, y)
+                    out.append((to_uint8(x) if self.data.is_image else x.float()).cpu())
         finally:
             self.G.train(was_training)
         return torch.cat(out) if out else torch.empty(0)
