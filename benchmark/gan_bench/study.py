@@ -422,16 +422,20 @@ def study_records(storage_url: str, name: str) -> list[dict[str, Any]]:
 def param_importances(storage_url: str, name: str, seed: int = 0) -> dict[str, float] | None:
     """Optuna's fANOVA importances {param: share in [0, 1]} of study `name` (seeded).
 
-    None when the study has fewer than 2 completed trials or none of its parameters varied.
+    None when the study has fewer than 2 completed trials, none of its parameters varied or
+    every trial reached the same objective (e.g. all 8 modes captured).
     """
     study = _study_or_none(storage_url, name)
     if study is None:
         return None
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     varied = {k for k in done[0].params if len({t.params.get(k) for t in done}) > 1} if done else set()
-    if len(done) < 2 or not varied:
-        return None
+    if len(done) < 2 or not varied or len({t.value for t in done}) < 2:
+        return None  # fANOVA needs a varied parameter and a varied objective
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
-    imp = optuna.importance.get_param_importances(study, evaluator=evaluator,
-                                                  params=sorted(varied))
+    try:
+        imp = optuna.importance.get_param_importances(study, evaluator=evaluator,
+                                                      params=sorted(varied))
+    except RuntimeError:  # "zero total variance in all trees": nothing to attribute
+        return None
     return {k: float(v) for k, v in sorted(imp.items())}
