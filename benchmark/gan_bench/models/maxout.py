@@ -20,13 +20,11 @@ parameters (train/packed.py) runs it like any Linear stack.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 from torch import Tensor, nn
 
-from gan_bench.models.base import Discriminator
-from gan_bench.models.options import MinibatchStd
+from gan_bench.models.mlp import MLPDiscriminator
 
 __all__ = ["Maxout", "MaxoutDiscriminator"]
 
@@ -51,9 +49,9 @@ class Maxout(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"
 
 
-class MaxoutDiscriminator(Discriminator):
+class MaxoutDiscriminator(MLPDiscriminator):
     """(N, *in_shape) -> flattened packs (N / pack, pack * prod(in_shape)) -> maxout layers ->
-    Linear -> (N // pack,) logits.
+    Linear -> (N // pack,) logits: the mlp D with maxout units instead of Linear + LeakyReLU.
 
     minibatch_std appends Karras' statistic to the input of the last maxout layer (as in the mlp
     D); conditional adds a Linear class head on the last maxout features (AC-GAN).
@@ -62,21 +60,9 @@ class MaxoutDiscriminator(Discriminator):
     def __init__(self, in_shape: Sequence[int], *, hidden: Sequence[int], pieces: int,
                  pack: int = 1, n_classes: int | None = None,
                  minibatch_std: bool = False) -> None:
-        super().__init__(in_shape, pack=pack, n_classes=n_classes)
-        dims = [pack * math.prod(self.in_shape), *hidden]
-        layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-            if minibatch_std and i == len(hidden) - 1:  # before the last hidden layer
-                layers.append(MinibatchStd())
-                a += 1
-            layers.append(Maxout(a, b, pieces))
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(dims[-1], 1)
-        if n_classes is not None:
-            self.aux_head = nn.Linear(dims[-1], n_classes)
+        self.pieces = pieces  # read by _hidden_layer during MLPDiscriminator.__init__
+        super().__init__(in_shape, hidden=hidden, pack=pack, n_classes=n_classes,
+                         minibatch_std=minibatch_std)
 
-    def features(self, x: Tensor) -> Tensor:
-        return self.body(x.flatten(1))
-
-    def logits(self, h: Tensor) -> Tensor:
-        return self.head(h).squeeze(1)
+    def _hidden_layer(self, a: int, b: int) -> list[nn.Module]:
+        return [Maxout(a, b, self.pieces)]

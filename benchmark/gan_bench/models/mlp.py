@@ -81,17 +81,22 @@ class MLPDiscriminator(Discriminator):
                  n_classes: int | None = None, minibatch_std: bool = False,
                  slope: float = 0.2) -> None:
         super().__init__(in_shape, pack=pack, n_classes=n_classes)
+        self.slope = slope
         dims = [pack * math.prod(self.in_shape), *hidden]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
             if minibatch_std and i == len(hidden) - 1:  # before the last hidden layer
                 layers.append(MinibatchStd())
                 a += 1
-            layers += [nn.Linear(a, b), nn.LeakyReLU(slope)]
+            layers += self._hidden_layer(a, b)
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(dims[-1], 1)
         if n_classes is not None:
             self.aux_head = nn.Linear(dims[-1], n_classes)
+
+    def _hidden_layer(self, a: int, b: int) -> list[nn.Module]:
+        """One hidden layer a -> b (subclasses change the unit, e.g. maxout)."""
+        return [nn.Linear(a, b), nn.LeakyReLU(self.slope)]
 
     def features(self, x: Tensor) -> Tensor:
         return self.body(x.flatten(1))
