@@ -65,7 +65,7 @@ def _expected(data: ReportData) -> FigureSpec | None:
     panels = {}
     for g in data.gans:
         values = [t.value for t in g.trials if t.state == "complete" and t.value is not None]
-        if values:  # the band is clipped to the values seen: no best lies outside them
+        if len(values) >= 2:  # one trial has no curve; the band is clipped to the values seen
             mean, std = expected_max(values, data.higher_is_better)
             lo, hi = np.clip(mean - std, min(values), None), np.clip(mean + std, None, max(values))
             panels[g.name] = (mean.tolist(), lo.tolist(), hi.tolist())
@@ -116,7 +116,7 @@ def figure_specs(data: ReportData) -> tuple[dict[str, FigureSpec | bytes], list[
                      "sample grid).")
     add("landscape.png", _landscape(data), "lr_ratio x k landscape", "lr_ratio was not searched")
     add("expected_best.png", _expected(data), "expected best objective vs number of trials",
-        "no completed trial")
+        "no GAN has 2 completed trials")
     from gan_bench.report.arms import arm_pairs, arms_figure
 
     if arm_pairs(data.gans):
