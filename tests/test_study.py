@@ -154,3 +154,29 @@ def test_samplers_propose_in_range(tmp_path, sampler):
         assert 1 <= t.params["k"] <= 5
         st.complete(t, float(i))
     assert isinstance(st.study.sampler, optuna.samplers.BaseSampler)
+
+
+def test_each_gan_gets_its_own_sampler_seed_and_arms_of_one_gan_share_it():
+    from gan_bench.study import gan_sampler_seed
+
+    seeds = {g: gan_sampler_seed(0, g) for g in ("gan", "ns_gan", "lsgan", "hinge")}
+    assert len(set(seeds.values())) == 4  # GANs never share start-up proposals
+    assert gan_sampler_seed(0, "gan_control") == gan_sampler_seed(0, "gan_searched") == seeds["gan"]
+    assert gan_sampler_seed(1, "gan") != seeds["gan"]  # the suite's seed still matters
+    assert gan_sampler_seed(0, "_control") != seeds["gan"]  # a bare suffix is a name
+    assert all(0 <= s < 2**31 for s in seeds.values())
+    # known answer: sha256(b"0:gan")[:4] little-endian mod 2**31 (reproducible across versions)
+    import hashlib
+    want = int.from_bytes(hashlib.sha256(b"0:gan").digest()[:4], "little") % 2**31
+    assert seeds["gan"] == want
+
+
+def test_two_gans_of_one_suite_propose_different_first_settings(tmp_path):
+    from gan_bench.study import gan_sampler_seed
+
+    firsts = []
+    for gan in ("gan", "ns_gan"):
+        st = make(tmp_path, name=study_name("s", gan), sampler="random",
+                  seed=gan_sampler_seed(0, gan))
+        firsts.append(st.next_trial(budget=1).params)
+    assert firsts[0] != firsts[1]

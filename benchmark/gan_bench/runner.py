@@ -270,7 +270,7 @@ class Runner:
         self.progress.eta(self.clock.seconds_left() if self.clock is not None else None)
 
     def _make_study(self, gan: Any) -> Any:
-        from gan_bench.study import GanStudy, study_name
+        from gan_bench.study import GanStudy, gan_sampler_seed, study_name
 
         s, b = self.suite, self.suite.budget
         evals = 1
@@ -278,7 +278,8 @@ class Runner:
             evals = max(1, -(-b.iterations // b.eval_every))
         return GanStudy(name=study_name(s.name, gan.name), storage_url=self.storage_url,
                         search=gan.search, direction=self.direction, sampler=s.sampler.name,
-                        seed=s.sampler.seed, n_startup_trials=s.sampler.n_startup_trials,
+                        seed=gan_sampler_seed(s.sampler.seed, gan.name),
+                        n_startup_trials=s.sampler.n_startup_trials,
                         pruner=s.pruner.name, pruner_startup=s.pruner.n_startup_trials,
                         n_warmup_evals=s.pruner.n_warmup_evals, max_evals=evals, worker=self.worker)
 

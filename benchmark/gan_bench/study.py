@@ -8,7 +8,10 @@ training, tracking and pruning without Optuna owning the loop:
 - dead workers: a RUNNING trial whose owner process on this host is gone, or whose heartbeat is
   older than the grace period (other hosts), is marked FAIL and its parameters are enqueued
   again, so the budget is met with the same configurations.
-- seeds: each worker's sampler seed is `seed + 10007 * worker`; a worker that finds another live
+- seeds: each GAN's study has its own sampler seed, derived from the suite's seed and the GAN's
+  name without an arm suffix (`gan_sampler_seed`): GANs never share start-up proposals, while
+  the two arms `<gan>_control` / `<gan>_searched` of one GAN draw from the same stream. Each
+  worker's sampler seed is that seed `+ 10007 * worker`; a worker that finds another live
   worker using its seed moves to a seed derived from its pid (never two samplers in step); a
   study that already holds trials (a resumed or repeated run) derives the seed from (seed,
   worker, trials so far), so it never replays the configurations it already tried.
@@ -36,7 +39,7 @@ from optuna.trial import TrialState
 
 from gan_bench.procs import owner_dead_here, owner_token
 
-__all__ = ["GanStudy", "TrialTicket", "study_name", "default_storage_url", "make_sampler",
+__all__ = ["GanStudy", "TrialTicket", "study_name", "gan_sampler_seed", "default_storage_url", "make_sampler",
            "make_pruner", "StudyCounts", "study_records", "param_importances"]
 
 HEARTBEAT_S = int(os.environ.get("GAN_BENCH_HEARTBEAT_S", "20"))  # Optuna's own default is 60
@@ -64,6 +67,26 @@ def _quiet():  # type: ignore[no-untyped-def]
 def study_name(suite: str, gan: str) -> str:
     """Deterministic name: reruns and other workers find the same study."""
     return f"{suite}/{gan}"
+
+
+ARM_SUFFIXES = ("_control", "_searched")  # report/arms.py pairs GANs named this way
+
+
+def gan_sampler_seed(seed: int, gan: str) -> int:
+    """The sampler seed of GAN `gan`'s study in a suite seeded `seed`: sha256 of
+    "<seed>:<gan without _control/_searched>" mod 2**31.
+
+    One seed for every GAN made each GAN's search propose the same start-up settings (every
+    searched arm of suites/mnist_cpu.yaml then chose lr_g 9e-4, lr_ratio 0.82, k 3): GANs are
+    searched independently instead, and the two arms of one GAN share their stream (common
+    random numbers where their search spaces overlap).
+    """
+    base = gan
+    for suffix in ARM_SUFFIXES:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            base = base[: -len(suffix)]
+    digest = hashlib.sha256(f"{int(seed)}:{base}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % 2**31
 
 
 def default_storage_url(output_dir: os.PathLike[str] | str) -> str:

@@ -351,7 +351,8 @@ def _budget_text(suite: Any) -> str:
     b, m, f = suite.budget, suite.metrics, suite.finalists
     length = f"{b.iterations} iterations" if b.iterations else f"{b.epochs:g} epochs"
     return (f"{b.trials} trials per GAN of {length} (eval every {b.eval_every or 'end'}); "
-            f"sampler {suite.sampler.name} seed {suite.sampler.seed}, pruner {suite.pruner.name}; "
+            f"sampler {suite.sampler.name} seed {suite.sampler.seed} (each GAN's seed derived "
+            f"from it and the GAN's name), pruner {suite.pruner.name}; "
             f"search scored on {m.n_fake_search} samples, finalists (top {f.top} x {f.seeds} "
             f"seeds) on {m.n_fake}")
 
