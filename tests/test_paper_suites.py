@@ -48,3 +48,28 @@ def test_tiny_mnist_cpu_suite_pairs_its_arms(tmp_path):
     assert "## Does searching lr_ratio and k help? (control vs searched arms)" in markdown
     assert "| **gan** | control |" in markdown and "|  | searched |" in markdown
     assert "**control** (beta1, lr_g searched, 2 trial(s))" in markdown
+
+
+def test_objective_record_is_what_the_search_optimises_and_curves_are_logged(tmp_path):
+    """metrics.objective_record: the search minimises kl_to_uniform (a record of `modes`, whose
+    headline modes_captured ties); metrics.curves: fid_points scored at every evaluation."""
+    import optuna
+
+    from gan_bench.tracking import Tracker
+
+    suite = load_suite(ROOT / "suites" / "smoke.yaml", [
+        f"output_dir={tmp_path}", "budget.trials=2", "budget.iterations=20",
+        "budget.eval_every=10", "finalists.seeds=1", "metrics.objective=modes",
+        "metrics.objective_record=kl_to_uniform", "metrics.curves=[fid_points]",
+        "metrics.final=[modes]", "metrics.n_fake_search=2500",
+        "gans=[{name: toy, arch: toy_mlp, loss: non_saturating, arch_options: {size: tiny}}]"])
+    Runner(suite).run()
+    study = optuna.load_study(study_name="smoke/toy", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE  # lower KL is better
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "smoke", read_only=True)
+    for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        run = tracker.find_runs(f"tags.optuna_trial = '{trial.number}'")[0]
+        kl = tracker.metric_history(run["run_id"], "kl_to_uniform")
+        assert kl[-1] == (20, pytest.approx(trial.value, rel=1e-9))
+        assert [s for s, _ in tracker.metric_history(run["run_id"], "fid_points")] == [10, 20]
+        assert 0.0 <= trial.value <= 2.08 + 1e-9  # KL to uniform over 8 modes is in [0, ln 8]

@@ -159,7 +159,10 @@ def _print_suite(suite) -> None:  # type: ignore[no-untyped-def]
     packed = "" if b.packed_trials == 1 else f", packed trials {b.packed_trials}"
     print(f"budget: {b.trials} trials per GAN, {length}, eval every {b.eval_every or 'end'}{packed}; "
           f"sampler {suite.sampler.name}, pruner {suite.pruner.name}")
-    print(f"metrics: objective {suite.metrics.objective}, final {', '.join(suite.metrics.final) or '-'}; "
+    m = suite.metrics
+    record = f" ({m.objective_record})" if m.objective_record else ""
+    curves = f", curves {', '.join(m.curves)}" if m.curves else ""
+    print(f"metrics: objective {m.objective}{record}, final {', '.join(m.final) or '-'}{curves}; "
           f"finalists top {suite.finalists.top} x {suite.finalists.seeds} seeds; device {suite.device}")
     print(f"output: {suite.resolved_output_dir()}")
 

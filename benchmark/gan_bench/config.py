@@ -439,7 +439,14 @@ class MetricsSpec(_Model):
     """What the study minimises and what the finalists are scored with."""
 
     objective: str = "fid_mnist"  # MNIST-classifier FID: cheap, and TTUR advises it on MNIST
+    # a record of the objective metric that the search optimises instead of its headline, e.g.
+    # kl_to_uniform of `modes` on ring8 (the headline, modes captured, ties at 8 of 8)
+    objective_record: str | None = None
     final: list[str] = []  # extra metrics for the finalists only (expensive ones go here)
+    # metrics also scored at every evaluation of every run, on the search's samples, and logged
+    # as curves beside the objective (e.g. `modes` while the objective is fid_points): how they
+    # move with training length; they cost an evaluation each, so keep them cheap
+    curves: list[str] = []
     n_fake_search: Int = Field(2000, ge=1)  # per evaluation during search: cheap, biased upwards
     n_fake: Int = Field(10000, ge=1)  # finalists: 10k, as Lucic 2018 and TTUR's minimum
     n_real: Int | None = Field(10000, ge=1)  # real samples from eval_split; None = the whole split
@@ -449,7 +456,7 @@ class MetricsSpec(_Model):
     def _objective_name(cls, value: str) -> str:
         return _metric(value)
 
-    @field_validator("final")
+    @field_validator("final", "curves")
     @classmethod
     def _final_names(cls, value: list[str]) -> list[str]:
         return [_metric(name) for name in value]
@@ -643,6 +650,8 @@ def _metric_problems(suite: Suite) -> list[str]:
     m, ds = suite.metrics, suite.dataset
     requests = [("metrics.objective", m.objective, ("n_fake_search", "n_fake"))]
     requests += [(f"metrics.final[{i}]", name, ("n_fake",)) for i, name in enumerate(m.final)]
+    requests += [(f"metrics.curves[{i}]", name, ("n_fake_search", "n_fake"))
+                 for i, name in enumerate(m.curves)]
     problems = []
     for path, request, counts in requests:
         try:
@@ -651,6 +660,11 @@ def _metric_problems(suite: Suite) -> list[str]:
         except UserInputError as exc:
             problems.append(f"{path}: {exc}")
             continue
+        if path == "metrics.objective" and m.objective_record is not None:
+            try:
+                ev.objective_key(request, m.objective_record)
+            except UserInputError as exc:
+                problems.append(f"metrics.objective_record: {exc}")
         for field in counts:
             if suite.finalists.top == 0 and field == "n_fake":
                 continue  # no finalist is ever scored

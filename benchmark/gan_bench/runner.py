@@ -73,6 +73,8 @@ class EvalCallback(Callback):
     def __init__(self, runner: "Runner", run: Any, metric: str, n_fake: int,
                  study: Any = None, ticket: Any = None) -> None:
         self.runner, self.run, self.metric, self.n_fake = runner, run, metric, n_fake
+        # metrics.curves: scored beside the objective at every evaluation (never pruned on)
+        self.metrics = list(dict.fromkeys([metric, *runner.suite.metrics.curves]))
         self.study, self.ticket = study, ticket
         self.last_value: float | None = None
         self.last_records: dict[str, Any] = {}
@@ -87,13 +89,13 @@ class EvalCallback(Callback):
 
     def on_eval(self, trainer: Trainer, step: int) -> dict[str, float]:
         ev = self.runner.evaluator
-        records = ev.evaluate(trainer.generate(self.n_fake, seed=EVAL_SEED), [self.metric])
-        value = records[ev.primary(self.metric)].value
+        records = ev.evaluate(trainer.generate(self.n_fake, seed=EVAL_SEED), self.metrics)
+        value = records[self.runner.objective_key].value
         flat = {k: v for rec in records.values() for k, v in rec.flat().items()}
         self.run.log_metrics({**flat, "objective": value}, step)
         self.run.log_image(self.runner.sample_picture(trainer), f"samples/step_{step:07d}.png")
         self.last_value, self.last_records = value, records
-        self.runner.progress.evaluation(step, self.metric, value)
+        self.runner.progress.evaluation(step, self.runner.objective_key, value)
         # the last evaluation ends the trial anyway: it completes (a "pruned" trial that ran
         # every iteration would hide a finished value from the sampler and the report)
         pruned = self.study is not None and self.study.report(self.ticket, value)
@@ -116,7 +118,7 @@ def suite_evaluator(suite: Any, device: torch.device) -> Any:
     from gan_bench.metrics.evaluate import Evaluator
 
     s = suite
-    metrics = list(dict.fromkeys([s.metrics.objective, *s.metrics.final]))
+    metrics = list(dict.fromkeys([s.metrics.objective, *s.metrics.final, *s.metrics.curves]))
     return Evaluator(s.dataset.name, real_split=s.dataset.eval_split, metrics=metrics,
                      n_real=s.metrics.n_real, device=device, dataset_options=dict(s.dataset.options))
 
@@ -177,7 +179,9 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "suite.json", s.to_dict())
         self.evaluator = suite_evaluator(s, self.device)
-        self.direction = "maximize" if self.evaluator.higher_is_better(self.objective) else "minimize"
+        # the record the search optimises: metrics.objective_record, else the headline
+        self.objective_key = self.evaluator.objective_key(self.objective, s.metrics.objective_record)
+        self.direction = "maximize" if self.evaluator.higher_is_better(self.objective_key) else "minimize"
         self.git_sha = git_sha()
         self.hardware = describe_hardware(self.device)
         # artifacts: <db folder>/mlartifacts for a local store, the server's own store for http
@@ -545,7 +549,7 @@ class Runner:
     def _finalist_done(self, gan: Any, trial: Any, seed: int, trainer: Any, run: Any, result: Any,
                        start: float, packed: int = 1) -> None:
         records = self._final_metrics(trainer, run, result)
-        value = records[self.evaluator.primary(self.objective)].value
+        value = records[self.objective_key].value
         run.end("FINISHED", {"state": "complete"})
         seconds = time.perf_counter() - start
         self.clock.done(gan.name, "final", result.iterations / max(trainer.total_iterations, 1),
@@ -606,7 +610,7 @@ class Runner:
         fake = trainer.generate(self.suite.metrics.n_fake, seed=EVAL_SEED)
         records = self.evaluator.evaluate(fake, metrics)
         flat = {f"final/{k}": v for rec in records.values() for k, v in rec.flat().items()}
-        flat.update({"final/objective": records[self.evaluator.primary(self.objective)].value,
+        flat.update({"final/objective": records[self.objective_key].value,
                      "train_seconds": result.seconds,
                      "img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)})
         run.log_metrics(flat, result.iterations)
@@ -634,7 +638,7 @@ class Runner:
         s = self.suite
         return {"suite": s.name, "gan": gan.name, "dataset": s.dataset.name, "stage": stage,
                 "optuna_study": study.name, "optuna_storage": _redact(self.storage_url),
-                "git_sha": self.git_sha, "objective": self.objective, "direction": self.direction,
+                "git_sha": self.git_sha, "objective": self.objective_key, "direction": self.direction,
                 "worker": str(self.worker), "hardware": self.hardware, "command": self.command}
 
     def _spec_params(self, gan: Any) -> dict[str, Any]:

@@ -225,6 +225,22 @@ class Evaluator:
         plan = self._plans_for([metric])[0]
         return plan.key(plan.primary)
 
+    def records(self, metric: str) -> tuple[str, ...]:
+        """Record keys a request yields: "modes" -> ("modes_captured", "high_quality_share",
+        "kl_to_uniform") on ring8."""
+        return tuple(self._plans_for([metric])[0].record_keys)
+
+    def objective_key(self, metric: str, record: str | None = None) -> str:
+        """The record a study optimises: `record` (one of the request's records, checked) or
+        the request's headline (`primary`)."""
+        if record is None:
+            return self.primary(metric)
+        keys = self.records(metric)
+        if record not in keys:
+            raise UserInputError(f"{metric} records {', '.join(keys)} on {self.data.name}; "
+                                 f"not {record!r}")
+        return record
+
     def higher_is_better(self, metric: str) -> bool:
         """Direction of a request's headline record, or of a record key (e.g. "kl_to_uniform")."""
         for plan in self._plans.values():

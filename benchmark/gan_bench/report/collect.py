@@ -334,9 +334,9 @@ def _directions(suite: Any, keys: set[str]) -> tuple[str, dict[str, bool]]:
     from gan_bench.metrics.evaluate import Evaluator
 
     m, ds = suite.metrics, suite.dataset
-    ev = Evaluator(ds.name, real_split=ds.eval_split, metrics=[m.objective, *m.final],
+    ev = Evaluator(ds.name, real_split=ds.eval_split, metrics=[m.objective, *m.final, *m.curves],
                    n_real=m.n_real, dataset_options=dict(ds.options))
-    objective = ev.primary(m.objective)
+    objective = ev.objective_key(m.objective, m.objective_record)
     return objective, {k: ev.higher_is_better(k) for k in sorted(keys | {objective})}
 
 
