@@ -40,3 +40,15 @@ def mnist_arrays():
         pytest.skip(f"real MNIST unavailable here: {str(exc)[:200]}")
     return {"train_x": train.data.numpy(), "train_y": train.labels.numpy(),
             "test_x": test.data.numpy(), "test_y": test.labels.numpy()}
+
+
+def run_artifact_dir(out, run):
+    """Local folder of an MLflow run's artifacts in the run folder `out` (the store's own
+    `mlartifacts/`, wherever `out` now is): `mlflow-artifacts:` URIs, or older `file://` ones."""
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    uri = run.info.artifact_uri
+    if uri.startswith("mlflow-artifacts:"):
+        return Path(out) / "mlartifacts" / urlparse(uri).path.lstrip("/")
+    return Path(urlparse(uri).path)

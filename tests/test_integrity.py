@@ -4,6 +4,8 @@ a store, refuses stores that disagree or are empty, and refuses damaged artifact
 
 from __future__ import annotations
 
+import json
+
 import hashlib
 import shutil
 import sqlite3
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_artifact_dir
 
 from gan_bench.config import Range, load_suite
 from gan_bench.runner import Runner
@@ -125,7 +128,7 @@ def test_report_counts_a_duplicated_finalist_key_once_and_says_so(run_copy, monk
     assert sorted(f.seed for f in gan.finalists) == [1000, 1001]
     oldest = {}
     for r in sorted(finished, key=lambda r: r.info.start_time):
-        oldest.setdefault(r.data.tags["gan_bench.key"], r.data.metrics["final/objective"])
+        oldest.setdefault(r.data.tags["gan_bench.key"], r.data.metrics["final/fid_points"])
     assert sorted(f.objective for f in gan.finalists) == pytest.approx(sorted(oldest.values()))
     assert len(data.warnings) == 1 and "2 duplicate FINISHED finalist run(s)" in data.warnings[0]
     from gan_bench.report.render import render
@@ -281,7 +284,7 @@ def _finalist_artifacts(out: Path) -> list[Path]:
     found = []
     for run in _finals(out):
         if run.info.status == "FINISHED":
-            root = out / "mlartifacts" / run.info.run_id / "artifacts"
+            root = run_artifact_dir(out, run)
             found += [root / "metrics.json", root / "checkpoint" / f"{run.info.run_id}_G.pt"]
     return found
 
@@ -291,7 +294,7 @@ def test_finalist_artifacts_carry_their_sha256_in_mlflow(done_run):
 
     runs = [r for r in _finals(done_run) if r.info.status == "FINISHED"]
     for run in runs:
-        root = Path(run.info.artifact_uri.replace("file://", ""))
+        root = run_artifact_dir(done_run, run)
         assert run.data.tags[SHA_TAGS["metrics.json"]] == _sha(root / "metrics.json")
         assert run.data.tags[SHA_TAGS["checkpoint"]] == \
             _sha(root / "checkpoint" / f"{run.info.run_id}_G.pt")
@@ -355,13 +358,15 @@ def test_finalist_seeds_train_packed_and_match_their_solo_runs(done_run, tmp_pat
     out = tmp_path / "packed"
     Runner(_suite(out, "budget.packed_trials=2")).run()
     finals = sorted((r for r in _finals(out) if r.info.status == "FINISHED"),
-                    key=lambda r: r.data.tags["seed"])
-    assert [r.data.tags["seed"] for r in finals] == ["1000", "1001"]
-    assert all(r.data.tags["packed_with"] == "1000,1001" for r in finals)
-    solo = {r.data.tags["seed"]: r.data.metrics["final/fid_points"] for r in _finals(done_run)
+                    key=lambda r: r.data.params["seed"])
+    assert [r.data.params["seed"] for r in finals] == ["1000", "1001"]
+    contexts = [json.loads((run_artifact_dir(out, r) / "run.json").read_text())["context"]
+                for r in finals]
+    assert [c["packed_with"] for c in contexts] == ["1000,1001", "1000,1001"]
+    solo = {r.data.params["seed"]: r.data.metrics["final/fid_points"] for r in _finals(done_run)
             if r.info.status == "FINISHED"}
     for run in finals:  # same seeds, same setting: equal up to batched-kernel rounding
-        assert run.data.metrics["final/fid_points"] == pytest.approx(solo[run.data.tags["seed"]],
+        assert run.data.metrics["final/fid_points"] == pytest.approx(solo[run.data.params["seed"]],
                                                                      rel=1e-3)
 
 
@@ -375,9 +380,10 @@ def test_a_trial_is_never_pruned_at_its_last_evaluation():
     rec = SimpleNamespace(value=5.0, flat=lambda: {"m": 5.0})
     runner = SimpleNamespace(
         evaluator=SimpleNamespace(evaluate=lambda fake, metrics: {"m": rec}, primary=lambda m: m),
-        sample_picture=lambda trainer: None,
+        sample_picture=lambda trainer: None, objective_key="m",
+        suite=SimpleNamespace(metrics=SimpleNamespace(curves=[])),
         progress=SimpleNamespace(evaluation=lambda *a: None))
-    run = SimpleNamespace(log_metrics=lambda *a: None, log_image=lambda *a: None)
+    run = SimpleNamespace(log_metrics=lambda *a: None, log_stepped_image=lambda *a: None)
     study = SimpleNamespace(report=lambda ticket, value: True)  # the pruner always says stop
     stops = []
     trainer = SimpleNamespace(total_iterations=1500, generate=lambda n, seed: None,

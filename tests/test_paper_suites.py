@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_tiny_pacgan_ring8_suite_reports_next_to_table_1(tmp_path):
     suite = load_suite(ROOT / "suites" / "pacgan_ring8.yaml", [
         f"output_dir={tmp_path}", "budget.iterations=20", "budget.eval_every=10",
-        "finalists.seeds=2",
+        "finalists.seeds=2", "budget.trials=1",
         "gans=[{name: gan, arch: toy_mlp, loss: non_saturating, arch_options: {nets: pacgan, "
         "size: tiny}, train: {batch_size: 100}, search: {lr_ratio: 1.0, k: 1}}, {name: pacgan2, "
         "arch: toy_mlp, loss: non_saturating, arch_options: {nets: pacgan, pack: 2, size: tiny}, "
@@ -68,8 +68,8 @@ def test_objective_record_is_what_the_search_optimises_and_curves_are_logged(tmp
     assert study.direction == optuna.study.StudyDirection.MINIMIZE  # lower KL is better
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "smoke", read_only=True)
     for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        run = tracker.find_runs(f"tags.optuna_trial = '{trial.number}'")[0]
-        kl = tracker.metric_history(run["run_id"], "kl_to_uniform")
+        run = tracker.find_runs(f"tags.trial = '{trial.number}' and tags.stage = 'search'")[0]
+        kl = tracker.metric_history(run["run_id"], "eval/kl_to_uniform")
         assert kl[-1] == (20, pytest.approx(trial.value, rel=1e-9))
-        assert [s for s, _ in tracker.metric_history(run["run_id"], "fid_points")] == [10, 20]
+        assert [s for s, _ in tracker.metric_history(run["run_id"], "eval/fid_points")] == [10, 20]
         assert 0.0 <= trial.value <= 2.08 + 1e-9  # KL to uniform over 8 modes is in [0, ln 8]

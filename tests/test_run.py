@@ -3,6 +3,8 @@ containment, two workers on PostgreSQL, and a tiny MNIST suite."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import subprocess
@@ -78,26 +80,66 @@ def test_smoke_suite_mlflow_structure(smoke_run):
     expected_finals = len(suite.gans) * suite.finalists.top * suite.finalists.seeds
     assert len(finals) == expected_finals and all(r.info.status == "FINISHED" for r in finals)
     one = next(r for r in search if r.info.status == "FINISHED")
-    for key in ("lr_g", "lr_d", "lr_ratio", "k", "beta1", "beta2", "batch_size", "arch", "loss",
-                "penalty", "seed", "iterations"):
+    for key in ("lr_g", "lr_d", "lr_ratio", "log10_lr_ratio", "k", "beta1", "beta2",
+                "batch_size", "penalty", "seed", "iterations"):
         assert key in one.data.params, key
     lr_g, lr_d, ratio = (float(one.data.params[k]) for k in ("lr_g", "lr_d", "lr_ratio"))
     assert lr_d == pytest.approx(lr_g * ratio, rel=1e-6)
-    client = MlflowClient(outcome.tracking_uri)
-    curve = client.get_metric_history(one.info.run_id, "loss_d")
+    assert float(one.data.params["log10_lr_ratio"]) == pytest.approx(math.log10(ratio), abs=1e-6)
+    client = MlflowClient(outcome.tracking_uri, registry_uri=outcome.tracking_uri)
+    curve = client.get_metric_history(one.info.run_id, "train/loss_d")
     assert len(curve) >= 2 and len({m.step for m in curve}) == len(curve)
-    objective = client.get_metric_history(one.info.run_id, "objective")
+    objective = client.get_metric_history(one.info.run_id, "eval/fid_points")
     assert [m.step for m in objective] == [100, 200]
-    arts = [a.path for a in client.list_artifacts(one.info.run_id, "samples")]
-    assert arts == ["samples/step_0000100.png", "samples/step_0000200.png"]
-    for tag in ("suite", "gan", "dataset", "optuna_study", "optuna_trial", "git_sha"):
-        assert tag in one.data.tags
+    # grouped names only; no duplicate objective series; no constant lr curves
+    assert all(k.split("/")[0] in ("train", "opt", "eval", "perf", "system")
+               for k in one.data.metrics), sorted(one.data.metrics)
+    assert not {"objective", "lr_g", "lr_d"} & set(one.data.metrics)
+    images = [a.path for a in client.list_artifacts(one.info.run_id, "images")]
+    steps = sorted(int(p.split("+")[2]) for p in images if p.endswith(".png"))
+    assert steps == [100, 200] and one.data.tags.get("mlflow.loggedImages") == "True"
+    for tag in ("gan", "stage", "state", "arch", "loss", "trial", "git_sha", "protocol",
+                "mlflow.source.name", "mlflow.user"):
+        assert tag in one.data.tags, tag
+    assert not any(k.startswith(("protocol.", "version.")) for k in one.data.tags)
+    assert one.info.run_name == f"t{one.data.tags['trial']} k={one.data.params['k']} " \
+        f"r={float(one.data.params['lr_ratio']):.2g}"
+    run_json = json.loads(Path(client.download_artifacts(one.info.run_id, "run.json")).read_text())
+    assert run_json["protocol"]["fid_points"]["n_fake"] == suite.metrics.n_fake_search
+    assert run_json["versions"]["torch"] and run_json["context"]["optuna_trial"] == \
+        int(one.data.tags["trial"])
+    for run in runs:  # a name is a param, a metric or a tag, never two of them
+        params, metrics, tags = set(run.data.params), set(run.data.metrics), set(run.data.tags)
+        assert not (params & metrics or params & tags or metrics & tags), run.info.run_name
     for run in finals:
+        assert run.info.run_name == f"final s{run.data.params['seed']} <- " \
+            f"t{run.data.tags['source_trial']}"
         for metric in [suite.metrics.objective, *suite.metrics.final]:
             assert any(k.startswith(f"final/{metric}") or k.startswith("final/modes")
                        for k in run.data.metrics), (metric, sorted(run.data.metrics))
-        assert "final/objective" in run.data.metrics
+        assert "final/objective" not in run.data.metrics
         assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")]
+        assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["ring8/train", "ring8/test"]
+    for parent in parents:  # the study's summary, comparable across GANs in the collapsed table
+        m = parent.data.metrics
+        gan_finals = [r for r in finals if r.data.tags["gan"] == parent.data.tags["gan"]]
+        values = [r.data.metrics["final/fid_points"] for r in gan_finals]
+        assert m["final/fid_points"] == pytest.approx(sum(values) / len(values), rel=1e-9)
+        assert m["final/fid_points_ci_low"] <= m["final/fid_points"] <= m["final/fid_points_ci_high"]
+        assert m["search/complete"] + m["search/pruned"] == suite.budget.trials
+        assert "eval/fid_points" in m and "search/best_k" in m and "search/best_lr_ratio" in m
+        assert parent.data.tags["mlflow.note.content"].startswith(f"**{parent.info.run_name}**")
+        figures = [a.path for a in client.list_artifacts(parent.info.run_id, "figures")]
+        assert figures == ["figures/finalists.png", "figures/search.png"]
+    exp = client.get_experiment_by_name(suite.name)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert suite.description.split()[0] in exp.tags["mlflow.note.content"]
+    assert exp.artifact_location == f"mlflow-artifacts:/{suite.name}"
+    for gan in suite.gans:  # the best finalist's generator, registered with alias "best"
+        version = client.get_model_version_by_alias(f"{suite.name}.{gan.name}", "best")
+        best = min((r for r in finals if r.data.tags["gan"] == gan.name),
+                   key=lambda r: r.data.metrics["final/fid_points"])
+        assert version.run_id == best.info.run_id
 
 
 def test_rerun_adds_nothing(smoke_run):
@@ -128,6 +170,7 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(tmp_path):
     failed_runs = [r for r in runs if r.info.status == "FAILED"]
     assert len(failed_runs) == len(failed)
     assert all("not finite" in r.data.tags["fail_reason"] for r in failed_runs)
+    assert all(r.info.run_name.endswith(" failed") for r in failed_runs)
 
 
 def _wait_for(proc: subprocess.Popen, log: Path, text: str, timeout: float) -> None:

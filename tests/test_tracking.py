@@ -62,6 +62,7 @@ def test_uri_helpers_and_git_sha(tmp_path):
     assert ui_command("sqlite:////a b/mlflow.db") == \
         "mlflow ui --backend-store-uri 'sqlite:////a b/mlflow.db'"
     assert ui_command(uri) == f"mlflow ui --backend-store-uri {uri}"
+    assert ui_command(uri, tmp_path / "out dir") == f"gan-bench ui '{tmp_path / 'out dir'}'"
     assert re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?|unknown", git_sha())
 
 
@@ -89,12 +90,13 @@ def test_experiment_get_or_create_keeps_artifacts_out_of_cwd(tracker, store_dir,
     second = Tracker(uri, "cwd-suite", tags={"note": "rerun"})
     assert first.experiment_id == second.experiment_id
     exp = first.client.get_experiment(first.experiment_id)
-    assert exp.artifact_location == (tmp_path / "out" / "mlartifacts").as_uri()
+    # portable: the URI names no folder; this process keeps the files under <db folder>/mlartifacts
+    assert exp.artifact_location == "mlflow-artifacts:/cwd-suite"
     assert exp.tags["suite"] == "toy" and exp.tags["note"] == "rerun"
 
     with first.start_run("r", parent_id=None) as run:
         run.log_json({"a": 1}, "config.json")
-    stored = tmp_path / "out" / "mlartifacts" / run.run_id / "artifacts" / "config.json"
+    stored = tmp_path / "out" / "mlartifacts" / "cwd-suite" / run.run_id / "artifacts" / "config.json"
     assert json.loads(stored.read_text()) == {"a": 1}
     assert not (cwd / "mlruns").exists() and not (cwd / "mlartifacts").exists()
     assert list(cwd.iterdir()) == []

@@ -276,7 +276,8 @@ def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
     for col in ("GAN", "best search", "finalists (mean)", "complete", "pruned", "failed", "best params"):
         table.add_column(col)
     for g in outcome.gans:
-        vals = [r["metrics"].get("final/objective") for r in g.finalists]
+        vals = [r["metrics"].get(f"final/{outcome.objective}", r["metrics"].get("final/objective"))
+                for r in g.finalists]
         vals = [v for v in vals if v is not None]
         mean = f"{sum(vals) / len(vals):.4g} (n={len(vals)})" if vals else "-"
         best = "-" if g.best_value is None else f"{g.best_value:.4g}"
@@ -292,7 +293,7 @@ def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
     if outcome.stopped:
         out.print(f"stopped early: {outcome.stopped}; run the same command again to continue")
     out.print(f"Optuna storage: {outcome.storage_url}")
-    out.print(f"MLflow: {ui_command(outcome.tracking_uri)}")
+    out.print(f"MLflow: {ui_command(outcome.tracking_uri, outcome.output_dir)}")
 
 
 @app.command("run")
@@ -322,11 +323,16 @@ def run_cmd(
                          command=command).run()
     _print_outcome(outcome)
     if report:
-        from gan_bench.report import write_report
+        from pathlib import Path
+
+        from gan_bench.report import collect, write_files
+        from gan_bench.ui import publish_summary
 
         try:
-            path = write_report(outcome.output_dir)
+            data = collect(outcome.output_dir)
+            path = write_files(data, Path("reports") / data.suite)
             out.print(f"report: {path} (regenerate: gan-bench report {outcome.output_dir})")
+            publish_summary(outcome.tracking_uri, data, path)
         except Exception as exc:  # the runs are recorded; a report problem must not hide that
             err.print(f"report not written ({type(exc).__name__}: {exc}); the runs are intact: "
                       f"gan-bench report {outcome.output_dir}", markup=False)
@@ -349,6 +355,18 @@ def report_cmd(
         raise UserInputError(f"unknown test {test!r} (known: {', '.join(TESTS)})")
     check_report(source, out_dir)
     print(f"report: {write_report(source, out_dir, fmt, test)}")
+
+
+@app.command("ui")
+def ui_cmd(
+    source: str = typer.Argument(..., help="Suite YAML (e.g. suites/quickstart.yaml) or a run output dir (e.g. runs/quickstart), also a moved or unpacked copy."),
+    port: int = typer.Option(5000, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (127.0.0.1: this machine only)."),
+) -> None:
+    """Start the MLflow UI on a suite's store (job execution off) and print the URL of its experiment."""
+    from gan_bench.ui import serve
+
+    raise typer.Exit(serve(source, host=host, port=port, announce=lambda line: print(line, flush=True)))
 
 
 @app.command("perf")

@@ -12,7 +12,9 @@ and frames of different trials are comparable.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 
+from gan_bench import ui
 from gan_bench.cache import atomic_write_json, sha256_file
 from gan_bench.images import image_grid, points_image
 from gan_bench.procs import cpu_model
@@ -35,6 +38,7 @@ __all__ = ["Runner", "SuiteOutcome", "GanOutcome", "EVAL_SEED", "GRID_SEED", "FI
 EVAL_SEED = 2024  # z of evaluation samples, shared by every trial and finalist
 GRID_SEED = 7  # z of the sample grid logged at each evaluation
 GRID_N = 64
+SYSTEM_METRICS_S = 5.0  # MLflow system metrics sampling while a run trains
 HEARTBEAT_S = 30  # MLflow run heartbeat while training (tracking.close_orphans allows 600 s)
 # Tags holding the sha256 of a finalist's artifacts (report/collect.py checks them).
 SHA_TAGS = {"metrics.json": "sha256.metrics_json", "checkpoint": "sha256.checkpoint"}
@@ -81,7 +85,7 @@ class EvalCallback(Callback):
         self._beat = time.monotonic()
 
     def on_log(self, trainer: Trainer, step: int, diagnostics: dict[str, float]) -> None:
-        self.run.log_metrics(diagnostics, step)
+        self.run.log_metrics(ui.train_metrics(diagnostics), step)
         self.runner.progress.iteration(step)
         if time.monotonic() - self._beat > HEARTBEAT_S:  # other hosts' close_orphans reads it
             self.run.heartbeat()
@@ -91,9 +95,9 @@ class EvalCallback(Callback):
         ev = self.runner.evaluator
         records = ev.evaluate(trainer.generate(self.n_fake, seed=EVAL_SEED), self.metrics)
         value = records[self.runner.objective_key].value
-        flat = {k: v for rec in records.values() for k, v in rec.flat().items()}
-        self.run.log_metrics({**flat, "objective": value}, step)
-        self.run.log_image(self.runner.sample_picture(trainer), f"samples/step_{step:07d}.png")
+        self.run.log_metrics(ui.eval_metrics(records), step)
+        # MLflow's stepped image: the UI's image grid chart, with a step slider across runs
+        self.run.log_stepped_image(self.runner.sample_picture(trainer), "samples", step)
         self.last_value, self.last_records = value, records
         self.runner.progress.evaluation(step, self.runner.objective_key, value)
         # the last evaluation ends the trial anyway: it completes (a "pruned" trial that ran
@@ -187,10 +191,29 @@ class Runner:
         # artifacts: <db folder>/mlartifacts for a local store, the server's own store for http
         self.tracker = Tracker(self.tracking_uri, s.name,
                                tags={"suite": s.name, "dataset": s.dataset.name,
-                                     "objective": self.objective, "direction": self.direction})
+                                     "objective": self.objective_key, "direction": self.direction})
+        final_keys = self._final_record_keys()
+        self.tracker.describe_experiment(ui.suite_note(s, self.command),
+                                         ui.default_views(self.objective_key, final_keys))
+        self.datasets = ui.dataset_inputs(s, self.data)
+        from gan_bench.tracking import git_commit
+
+        self.source_tags = {"mlflow.source.name": self.command, "mlflow.source.type": "LOCAL",
+                            "mlflow.user": ui.user()}
+        commit = git_commit()
+        if commit:
+            self.source_tags["mlflow.source.git.commit"] = commit
         closed = self.tracker.close_orphans()
         if closed:
             self.progress.message(f"marked {closed} MLflow run(s) of dead processes FAILED (orphaned)")
+
+    def _final_record_keys(self) -> list[str]:
+        """Record keys of the finalists' metrics (objective first): the summary columns."""
+        m = self.suite.metrics
+        keys = [self.objective_key]
+        for metric in dict.fromkeys([self.objective, *m.final]):
+            keys += [k for k in self.evaluator.records(metric) if k not in keys]
+        return keys
 
     def _check_store_files(self) -> None:
         """Refuse a local store that is an empty (0-byte) file while the other store holds runs:
@@ -234,7 +257,7 @@ class Runner:
     def run(self) -> SuiteOutcome:
         self._setup()
         outcome = SuiteOutcome(self.suite.name, self.out, self.tracking_uri, self.storage_url,
-                               self.objective, self.direction)
+                               self.objective_key, self.direction)
         gans = self.suite.resolved_gans()
         self._start_clock(gans)
         self.progress.suite_start(self.suite.name, len(gans))
@@ -288,10 +311,15 @@ class Runner:
                         n_warmup_evals=s.pruner.n_warmup_evals, max_evals=evals, worker=self.worker)
 
     def _run_gan(self, gan: Any, outcome: SuiteOutcome) -> GanOutcome:
+        from gan_bench.tracking import RunHandle as RunHandle_
+
         b = self.suite.budget
         study = self._make_study(gan)
         parent = self.tracker.parent_run(study.name, gan.name, tags=self._tags(gan, "study", study),
                                          params=self._spec_params(gan))
+        parent_run = RunHandle_(self.tracker, parent)
+        parent_run.set_note(ui.gan_note(self.suite, gan))
+        self._log_inputs(parent_run)
         best = study.best(1)
         trials = gan_trials(self.suite, gan)
         self.progress.gan_start(gan.name, study.counts().done, trials,
@@ -317,8 +345,54 @@ class Runner:
             status = "KILLED"
             raise
         finally:
-            self.tracker.finish_parent(parent, status)
+            try:
+                self._summarise(gan, study, parent_run)
+            finally:
+                self.tracker.finish_parent(parent, status)
         return self._gan_outcome(gan, study)
+
+    def _log_inputs(self, run: Any) -> None:
+        if not run.ended:
+            run.log_datasets(self.datasets)
+
+    def _finalist_runs(self, gan: Any) -> list[dict[str, Any]]:
+        return self.tracker.find_runs(f"tags.stage = 'final' and tags.gan = '{gan.name}' and "
+                                      "attributes.status = 'FINISHED'")
+
+    def _summarise(self, gan: Any, study: Any, parent: Any) -> None:
+        """The study's summary on the GAN's parent run (metrics, figures) and the best
+        finalist's generator registered with the alias `best`."""
+        finals = self._finalist_runs(gan)
+        records = [{k[len("final/"):]: v for k, v in r["metrics"].items() if k.startswith("final/")}
+                   for r in finals]
+        higher = self.direction == "maximize"
+        parent.log_metrics(ui.summary_metrics(study.study.get_trials(deepcopy=False),
+                                              records, self.objective_key, higher), 0)
+        figures = ui.study_figures(gan.name, study.study.get_trials(deepcopy=False), records,
+                                   self.objective_key, higher)
+        for name, fig in figures.items():
+            parent.log_figure(fig, f"figures/{name}.png")
+        ui.close_figures(figures)
+        key = f"final/{self.objective_key}"
+        scored = [r for r in finals if key in r["metrics"]]
+        if scored:
+            best = (max if higher else min)(scored, key=lambda r: r["metrics"][key])
+            self._register_best(gan, best)
+
+    def _register_best(self, gan: Any, run: dict[str, Any]) -> None:
+        found = self.tracker.client.search_logged_models(
+            experiment_ids=[self.tracker.experiment_id],
+            filter_string=f"source_run_id = '{run['run_id']}'")
+        if not found:
+            return
+        name = f"{self.suite.name}.{gan.name}"
+        version = self.tracker.register_model(
+            name, f"models:/{found[0].model_id}", run["run_id"], "best",
+            description=f"Generator of {gan.name} in suite {self.suite.name}: the best finalist "
+                        f"by {self.objective_key} (alias `best`); load it with "
+                        "mlflow.pytorch.load_model('models:/" + name + "@best')")
+        self.progress.message(f"{gan.name}: registered model {name} version {version} "
+                              f"(alias best) from run {run['name']}")
 
     def _gan_outcome(self, gan: Any, study: Any) -> GanOutcome:
         c = study.counts()
@@ -337,12 +411,16 @@ class Runner:
                    extra_tags: dict[str, str] | None = None) -> tuple[TrainConfig, Any, EvalCallback]:
         """The trial's config, its MLflow run (started) and its EvalCallback."""
         cfg = self.train_config(gan, ticket.params, self.base_seed + ticket.number)
-        tags = {**self._tags(gan, "search", study), "optuna_trial": str(ticket.number),
-                "sampler_seed": str(study.sampler_seed), **(extra_tags or {})}
+        tags = {**self._tags(gan, "search", study), "trial": str(ticket.number)}
+        context = {"optuna_study": study.name, "optuna_trial": ticket.number,
+                   "sampler_seed": study.sampler_seed, **(extra_tags or {})}
         if ticket.retry_of is not None:
-            tags["retry_of"] = str(ticket.retry_of)
-        run = self.tracker.start_run(f"{gan.name}/trial-{ticket.number}", parent_id=parent,
-                                     tags=tags, params=self._train_params(gan, cfg))
+            context["retry_of"] = ticket.retry_of
+        run = self.tracker.start_run(ui.trial_name(ticket.number, _name_params(cfg)),
+                                     parent_id=parent, tags=tags,
+                                     params=self._train_params(gan, cfg))
+        run.context = context  # goes into run.json with the protocol when the trial ends
+        self._log_inputs(run)
         cb = EvalCallback(self, run, self.objective, self.suite.metrics.n_fake_search, study, ticket)
         return cfg, run, cb
 
@@ -351,9 +429,10 @@ class Runner:
         start = time.perf_counter()
         try:
             trainer = Trainer(gan.spec, cfg, self.data, callbacks=[cb])
-            run.set_tags(trainer.speed.as_tags())
+            run.context["speed"] = trainer.speed.as_tags()
             self.progress.trial_start(gan.name, ticket.number, ticket.params, trainer.total_iterations)
-            result = trainer.fit()
+            with run.system_metrics(SYSTEM_METRICS_S):
+                result = trainer.fit()
         except TrainingDiverged as exc:
             self._trial_failed(gan, study, ticket, run, exc, "diverged", start)
             return
@@ -418,10 +497,13 @@ class Runner:
         try:
             pack = PackedTrainer(gan.spec, [m[0] for m in made], self.data, [[m[2]] for m in made])
             for _, run, _ in made:
-                run.set_tags(pack.speed_tags())
+                run.context["speed"] = pack.speed_tags()
             self.progress.trial_start(gan.name, tickets[0].number, {"packed trials": numbers},
                                       max(t.total_iterations for t in pack.trials))
-            results = pack.fit()
+            with contextlib.ExitStack() as stack:  # every run shows the machine it shared
+                for _, run, _ in made:
+                    stack.enter_context(run.system_metrics(SYSTEM_METRICS_S))
+                results = pack.fit()
         except torch.cuda.OutOfMemoryError as exc:
             for ticket, (_, run, _) in zip(tickets, made):
                 self._trial_failed(gan, study, ticket, run, exc, "oom", start)
@@ -452,6 +534,8 @@ class Runner:
         if isinstance(exc, TrainingDiverged):
             attrs.update(diverged_step=exc.step, diverged_what=exc.what)
         study.fail(ticket, reason, attrs)
+        cfg = self.train_config(gan, ticket.params, self.base_seed + ticket.number)
+        run.rename(ui.trial_name(ticket.number, _name_params(cfg), failed=True))
         run.end("FAILED", {"state": kind, "fail_reason": reason})
         best = study.best(1)
         self.progress.trial_end(gan.name, ticket.number, "failed", None, time.perf_counter() - start,
@@ -463,13 +547,17 @@ class Runner:
         attrs = {"seconds": seconds, "iterations": result.iterations, "device": str(self.device)}
         if packed > 1:
             attrs["packed_trials"] = packed
-        run.log_metrics({"train_seconds": result.seconds, "seconds": seconds,
-                         "img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)},
+        run.log_metrics({"perf/train_seconds": result.seconds, "perf/seconds": seconds,
+                         "perf/img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)},
                         result.iterations)
         run.log_json(trainer.resolved_config(), "config.json")
-        run.set_tags(self._protocol_tags(cb.last_records))
+        self._log_context(run, cb.last_records)
         if result.status == "stopped":
             study.prune(ticket, attrs)
+            # recognisable in the runs table: the name says where it stopped; its last
+            # eval/ value is a half-run's, not comparable with finished trials
+            run.rename(ui.trial_name(ticket.number, _name_params(trainer.cfg),
+                                     pruned_at=result.iterations))
             run.end("KILLED", {"state": "pruned", "stop_reason": result.stop_reason})
             status, value = "pruned", cb.last_value
         else:
@@ -532,10 +620,13 @@ class Runner:
     def _finalist_run(self, gan: Any, study: Any, parent: str, trial: Any, rank: int, seed: int,
                       key: str, extra_tags: dict[str, str] | None = None) -> tuple[TrainConfig, Any]:
         cfg = self.train_config(gan, dict(trial.params), seed)
-        tags = {**self._tags(gan, "final", study), "gan_bench.key": key, "source_trial": str(trial.number),
-                "finalist_rank": str(rank), "seed": str(seed), **(extra_tags or {})}
-        run = self.tracker.start_run(f"{gan.name}/final-t{trial.number}-s{seed}", parent_id=parent,
+        tags = {**self._tags(gan, "final", study), "gan_bench.key": key,
+                "source_trial": str(trial.number)}
+        run = self.tracker.start_run(ui.final_name(seed, trial.number), parent_id=parent,
                                      tags=tags, params=self._train_params(gan, cfg))
+        run.context = {"optuna_study": study.name, "finalist_rank": rank, "seed": seed,
+                       **(extra_tags or {})}
+        self._log_inputs(run)
         return cfg, run
 
     def _finalist_failed(self, gan: Any, trial: Any, run: Any, exc: BaseException,
@@ -564,10 +655,12 @@ class Runner:
         start = time.perf_counter()
         with run:  # an exception ends it FAILED (KILLED on Ctrl-C) and propagates
             trainer = Trainer(gan.spec, cfg, self.data, callbacks=[cb])
+            run.context["speed"] = trainer.speed.as_tags()
             self.progress.trial_start(gan.name, trial.number, {"finalist_seed": seed, **trial.params},
                                       trainer.total_iterations)
             try:
-                result = trainer.fit()
+                with run.system_metrics(SYSTEM_METRICS_S):
+                    result = trainer.fit()
             except TrainingDiverged as exc:
                 self._finalist_failed(gan, trial, run, exc, start)
                 return 1
@@ -588,11 +681,14 @@ class Runner:
         try:
             pack = PackedTrainer(gan.spec, [cfg for cfg, _ in made], self.data, [[cb] for cb in cbs])
             for _, run in made:
-                run.set_tags(pack.speed_tags())
+                run.context["speed"] = pack.speed_tags()
             self.progress.trial_start(gan.name, trial.number,
                                       {"finalist_seeds": seeds, **trial.params},
                                       max(t.total_iterations for t in pack.trials))
-            results = pack.fit()
+            with contextlib.ExitStack() as stack:  # every run shows the machine it shared
+                for _, run in made:
+                    stack.enter_context(run.system_metrics(SYSTEM_METRICS_S))
+                results = pack.fit()
             for (seed, _), (_, run), member, result in zip(claimed, made, pack.trials, results):
                 if member.error is not None:
                     self._finalist_failed(gan, trial, run, member.error, start)
@@ -609,14 +705,13 @@ class Runner:
         metrics = list(dict.fromkeys([self.objective, *self.suite.metrics.final]))
         fake = trainer.generate(self.suite.metrics.n_fake, seed=EVAL_SEED)
         records = self.evaluator.evaluate(fake, metrics)
-        flat = {f"final/{k}": v for rec in records.values() for k, v in rec.flat().items()}
-        flat.update({"final/objective": records[self.objective_key].value,
-                     "train_seconds": result.seconds,
-                     "img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)})
+        flat = ui.final_metrics(records)
+        flat.update({"perf/train_seconds": result.seconds,
+                     "perf/img_per_s": result.iterations * trainer.cfg.batch_size / max(result.seconds, 1e-9)})
         run.log_metrics(flat, result.iterations)
         metrics_sha = run.log_json({k: rec.to_dict() for k, rec in records.items()}, "metrics.json")
         run.log_json(trainer.resolved_config(), "config.json")
-        run.set_tags(self._protocol_tags(records))
+        self._log_context(run, records)
         path = self.out / "checkpoints" / f"{run.run_id}_G.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"G": trainer.G.state_dict(), "config": trainer.resolved_config()}, path)
@@ -624,7 +719,19 @@ class Runner:
         run.set_tags({SHA_TAGS["metrics.json"]: metrics_sha, SHA_TAGS["checkpoint"]: sha256_file(path)})
         run.log_artifact(path, "checkpoint")
         path.unlink()
+        self._log_generator(trainer, run)
         return records
+
+    def _log_generator(self, trainer: Trainer, run: Any) -> None:
+        """The finalist's G as an MLflow model (the UI's Models column; the best of each GAN is
+        registered with alias `best`): z (n, nz) -> samples, in eval mode."""
+        G = trainer.G
+        example = None
+        if not trainer.spec.arch_options.get("conditional", False):  # G(z, y): no signature
+            example = G.sample_z(2, generator=torch.Generator(device=trainer.device).manual_seed(0),
+                                 device=trainer.device)
+        run.log_model(G, "generator", example=example,
+                      pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "gan-bench"])
 
     # ------------------------------------------------------------------ descriptions
     def sample_picture(self, trainer: Trainer) -> Any:
@@ -635,35 +742,66 @@ class Runner:
         return points_image(fake.numpy(), centres)
 
     def _tags(self, gan: Any, stage: str, study: Any) -> dict[str, str]:
+        """The tags a user filters on (gan, stage, arch, loss; `state` when a run ends), the
+        code and machine, MLflow's own source and user tags; the rest of a run's context goes
+        to its run.json (`_log_context`)."""
+        spec = gan.spec
+        return {"gan": gan.name, "stage": stage, "arch": spec.arch, "loss": spec.loss,
+                "git_sha": self.git_sha, "hardware": self.hardware, **self.source_tags}
+
+    def _log_context(self, run: Any, records: dict[str, Any]) -> None:
+        """run.json (context, metric protocols, versions) and the compact `protocol` tag."""
+        versions = next(iter(records.values())).protocol.get("versions") if records else None
+        run.log_json({"context": {**self._context_base(), **getattr(run, "context", {})},
+                      "protocol": {k: {f: v for f, v in rec.protocol.items() if f != "versions"}
+                                   for k, rec in records.items()},
+                      "versions": versions or {}}, "run.json")
+        if records:
+            run.set_tags({"protocol": protocol_line(records)[:5000]})
+
+    def _context_base(self) -> dict[str, Any]:
         s = self.suite
-        return {"suite": s.name, "gan": gan.name, "dataset": s.dataset.name, "stage": stage,
-                "optuna_study": study.name, "optuna_storage": _redact(self.storage_url),
-                "git_sha": self.git_sha, "objective": self.objective_key, "direction": self.direction,
-                "worker": str(self.worker), "hardware": self.hardware, "command": self.command}
+        return {"suite": s.name, "dataset": s.dataset.name, "optuna_storage": _redact(self.storage_url),
+                "git_sha": self.git_sha, "objective": self.objective_key,
+                "direction": self.direction, "worker": self.worker, "hardware": self.hardware,
+                "command": self.command}
 
     def _spec_params(self, gan: Any) -> dict[str, Any]:
         spec = gan.spec
-        return {"arch": spec.arch, "loss": spec.loss, "penalty": spec.penalty,
-                "arch_options": dict(spec.arch_options), "loss_params": dict(spec.loss_params),
-                "penalty_params": dict(spec.penalty_params),
-                "searched": ",".join(sorted(gan.search)) or "-",
-                "dataset": self.suite.dataset.name, "n_train": len(self.data)}
+        return {"penalty": spec.penalty, "arch_options": dict(spec.arch_options),
+                "loss_params": dict(spec.loss_params), "penalty_params": dict(spec.penalty_params),
+                "searched": ",".join(sorted(gan.search)) or "-"}
 
     def _train_params(self, gan: Any, cfg: TrainConfig) -> dict[str, Any]:
-        return {**self._spec_params(gan), **cfg.resolved(len(self.data))}
+        """The hyperparameters a user compares runs by; every field of the resolved config is
+        in the run's config.json."""
+        r = cfg.resolved(len(self.data))
+        keep = ("lr_g", "lr_d", "lr_ratio", "k", "beta1", "beta2", "optimizer", "batch_size",
+                "iterations", "seed", "device")
+        return {**self._spec_params(gan), **{k: r[k] for k in keep},
+                "log10_lr_ratio": round(math.log10(r["lr_ratio"]), 6)}
 
-    @staticmethod
-    def _protocol_tags(records: dict[str, Any]) -> dict[str, str]:
-        tags = {}
-        for name, rec in records.items():
-            for key, value in rec.protocol.items():
-                if key != "versions" and value is not None:
-                    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-                    tags[f"protocol.{name}.{key}"] = text[:5000]
-        if records:
-            versions = next(iter(records.values())).protocol.get("versions") or {}
-            tags.update({f"version.{k}": str(v) for k, v in versions.items()})
-        return tags
+
+def _name_params(cfg: TrainConfig) -> dict[str, Any]:
+    """k and lr_ratio of a run, for its name."""
+    return {"k": cfg.k, "lr_ratio": cfg.resolved_lr_d / cfg.lr_g}
+
+
+def protocol_line(records: dict[str, Any]) -> str:
+    """One compact tag for the runs table: each record's extractor, samples and split, e.g.
+    "fid_mnist: mnist_classifier 5000 vs test 10000 fp32-strict"."""
+    seen, parts = set(), []
+    for rec in records.values():
+        p = rec.protocol
+        key = (p.get("metric"), p.get("extractor"), p.get("n_fake"), p.get("n_real"))
+        if key in seen:
+            continue
+        seen.add(key)
+        real = f" vs {p.get('real_split')} {p.get('n_real')}" if p.get("n_real") else ""
+        sha = f" {str(p['extractor_sha256'])[:8]}" if p.get("extractor_sha256") else ""
+        prec = f" {p['precision']}" if p.get("precision") else ""
+        parts.append(f"{p.get('metric')}: {p.get('extractor')}{sha} {p.get('n_fake')}{real}{prec}")
+    return "; ".join(parts)
 
 
 def describe_hardware(device: torch.device) -> str:

@@ -12,6 +12,13 @@ of each. Every MLflow call retries while sqlite reports "database is locked" (fo
 
 Runs carry `gan_bench.owner` ("host:pid") and `gan_bench.heartbeat` (unix seconds), from which
 `Tracker.close_orphans` finds runs left RUNNING by a killed process.
+
+Portable local stores: an experiment made in a local sqlite store keeps its artifacts under
+`mlflow-artifacts:/<experiment>` URIs, which name no folder. This process writes them to
+`<db folder>/mlartifacts/<experiment>/...` (`_LocalProxyRepository`); `mlflow server
+--artifacts-destination <db folder>/mlartifacts` (what `gan-bench ui` starts) serves them from
+wherever the folder now is, so a moved, copied or unpacked `runs/<suite>/` keeps its images.
+Stores made before this keep their absolute `file://` locations.
 """
 
 from __future__ import annotations
@@ -32,9 +39,10 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator, Mapping, Sequence
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 from urllib.request import pathname2url, url2pathname
 
 # MLflow 3 sends usage telemetry from a background thread; a benchmark on an offline GPU box
@@ -45,19 +53,29 @@ import numpy as np  # noqa: E402
 import sqlalchemy.exc  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.store.artifact.artifact_repository_registry import (  # noqa: E402
+    _artifact_repository_registry as _ARTIFACT_REPOS)
+from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository  # noqa: E402
+from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from gan_bench.procs import pid_alive  # noqa: E402
 from gan_bench.errors import GanBenchError  # noqa: E402
 
 __all__ = ["TrackingError", "Tracker", "RunHandle", "default_tracking_uri", "ui_command",
-           "git_sha", "KEY_TAG", "OWNER_TAG", "HEARTBEAT_TAG", "PARENT_TAG", "RUN_NAME_TAG"]
+           "git_sha", "git_commit", "local_artifact_dir", "PROXY_SCHEME", "KEY_TAG", "OWNER_TAG", "HEARTBEAT_TAG", "PARENT_TAG", "RUN_NAME_TAG"]
 
 KEY_TAG = "gan_bench.key"  # identifies a parent run: one per Optuna study
 OWNER_TAG = "gan_bench.owner"  # "host:pid" of the process working on the run
 HEARTBEAT_TAG = "gan_bench.heartbeat"  # unix seconds of the owner's last sign of life
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
 RUN_NAME_TAG = "mlflow.runName"
+NOTE_TAG = "mlflow.note.content"  # the run's / experiment's "Description" in the UI (markdown)
+KIND_TAG = "mlflow.experimentKind"  # the UI opens "custom_model_development" in Model training
+MODEL_TRAINING = "custom_model_development"
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."  # + key: a runs-table view the UI restores
+PROXY_SCHEME = "mlflow-artifacts"  # artifact URIs resolved by the server (or here, locally)
+ARTIFACTS_FOLDER = "mlartifacts"  # next to a local store's db; `mlflow server`'s default name
 STATE_TAG = "state"  # "orphaned", "interrupted", "resumed"
 ERROR_TAG = "error"  # one-line message of the exception that failed the run
 
@@ -99,10 +117,14 @@ def default_tracking_uri(output_dir: Path) -> str:
     return "sqlite:///" + pathname2url(str((Path(output_dir) / "mlflow.db").resolve()))
 
 
-def ui_command(uri: str) -> str:
-    """The shell command that opens the MLflow UI on `uri`, e.g. to print after a run."""
+def ui_command(uri: str, output_dir: Path | None = None) -> str:
+    """The shell command that opens the MLflow UI on `uri`, e.g. to print after a run:
+    `gan-bench ui <output dir>` for a run folder's own sqlite store (it serves the folder's
+    artifacts and links to the suite's view)."""
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser (the MLflow server is already running)"
+    if output_dir is not None and local_artifact_dir(uri) == Path(output_dir).resolve() / ARTIFACTS_FOLDER:
+        return f"gan-bench ui {shlex.quote(str(output_dir))}"
     return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
 
 
@@ -135,6 +157,68 @@ def _local_store_path(uri: str) -> Path | None:
     if parsed.scheme == "file" or (parsed.scheme == "" and uri not in _NAMED_STORES):
         return Path(url2pathname(parsed.path)).resolve()
     return None
+
+
+def local_artifact_dir(uri: str) -> Path | None:
+    """`<db folder>/mlartifacts` of a local sqlite store: where its `mlflow-artifacts:` URIs
+    live (`mlflow server --artifacts-destination`); None for other stores."""
+    if urlparse(uri).scheme != "sqlite":
+        return None
+    db = _local_store_path(uri)
+    return None if db is None else db.parent / ARTIFACTS_FOLDER
+
+
+def _proxy_path(artifact_uri: str) -> str:
+    """"mlflow-artifacts:/smoke/<run>/artifacts" -> "smoke/<run>/artifacts"."""
+    return urlparse(artifact_uri).path.lstrip("/")
+
+
+class _LocalProxyRepository(LocalArtifactRepository):
+    """`mlflow-artifacts:` URIs of a local sqlite store, read and written in this process as
+    files under the store's `mlartifacts/` folder (MLflow's own repository for the scheme needs
+    an http tracking server); with any other tracking URI, MLflow's repository (the server)."""
+
+    def __new__(cls, artifact_uri: str, tracking_uri: str | None = None,
+                registry_uri: str | None = None) -> Any:
+        import mlflow
+
+        root = local_artifact_dir(tracking_uri or mlflow.get_tracking_uri())
+        if root is None:
+            return MlflowArtifactsRepository(artifact_uri, tracking_uri=tracking_uri,
+                                             registry_uri=registry_uri)
+        return LocalArtifactRepository((root / _proxy_path(artifact_uri)).as_uri(),
+                                       tracking_uri=tracking_uri, registry_uri=registry_uri)
+
+
+# Registered for this process only (never as a package entry point: `mlflow server` must keep
+# MLflow's own handling of the scheme).
+_ARTIFACT_REPOS.register(PROXY_SCHEME, _LocalProxyRepository)
+_FLUENT_LOCK = threading.Lock()  # mlflow's fluent tracking URI is process-global
+
+
+@contextlib.contextmanager
+def _fluent_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (model logging reads it) at `uri` for the block."""
+    import mlflow
+
+    with _FLUENT_LOCK:
+        before, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(before)
+            mlflow.set_registry_uri(registry)
+
+
+def git_commit() -> str | None:
+    """Full sha of HEAD of the checkout holding this package (MLflow's `mlflow.source.git.commit`);
+    None outside a git checkout."""
+    try:
+        return _git(Path(__file__).resolve().parent, "rev-parse", "HEAD") or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _owner() -> str:
@@ -261,9 +345,11 @@ class Tracker:
     Args:
         uri: tracking URI, e.g. `default_tracking_uri(output_dir)`; sqlite, file or http(s).
         experiment: experiment name; got or created (race-safe across processes).
-        artifact_root: where a new experiment keeps artifacts; default `<db folder>/mlartifacts`
-            for local stores (MLflow's default would be `./mlruns` in the cwd); the server's
-            default for remote ones. An existing experiment keeps the location it was made with.
+        artifact_root: where a new experiment keeps artifacts (a folder); default for a local
+            sqlite store `mlflow-artifacts:/<experiment>`, kept in `<db folder>/mlartifacts/`
+            and portable with the folder (see the module doc); `<store>/mlartifacts` for a
+            `file:` store (MLflow's default would be `./mlruns` in the cwd); the server's default
+            for remote ones. An existing experiment keeps the location it was made with.
         tags: experiment tags, set on every construction (later values overwrite).
         read_only: open an existing experiment without creating, tagging or locking anything
             (reports); TrackingError when the experiment is not there.
@@ -279,7 +365,7 @@ class Tracker:
         if read_only:  # reports: open an existing store and experiment, never write to either
             self.artifact_location = None
             self._lock_path = None
-            self.client = _call(f"open the tracking store {uri}", MlflowClient, uri)
+            self.client = _call(f"open the tracking store {uri}", MlflowClient, uri, uri)
             exp = _call(f"read experiment {experiment!r}", self.client.get_experiment_by_name,
                         experiment)
             if exp is None or exp.lifecycle_stage != "active":
@@ -289,11 +375,13 @@ class Tracker:
         self._lock_path = store.with_name(store.name + ".lock") if store else None
         if artifact_root is not None:
             self.artifact_location: str | None = Path(artifact_root).resolve().as_uri()
+        elif local_artifact_dir(uri) is not None:
+            self.artifact_location = f"{PROXY_SCHEME}:/{quote(experiment, safe='')}"
         else:
-            self.artifact_location = (store.parent / "mlartifacts").as_uri() if store else None
+            self.artifact_location = (store.parent / ARTIFACTS_FOLDER).as_uri() if store else None
         # The lock also covers MLflow's creation of a fresh db, which is not safe to race.
         with _file_lock(self._lock_path):
-            self.client = _call(f"open the tracking store {uri}", MlflowClient, uri)
+            self.client = _call(f"open the tracking store {uri}", MlflowClient, uri, uri)
             if store and urlparse(uri).scheme == "sqlite":
                 _enable_wal(store)
             self.experiment_id: str = self._get_or_create_experiment(experiment, _str_tags(tags))
@@ -315,6 +403,37 @@ class Tracker:
             _call("tag the experiment", self.client.set_experiment_tag, exp.experiment_id, key,
                   value)
         return exp.experiment_id
+
+    # -- the experiment in the UI
+
+    def describe_experiment(self, note: str, views: Mapping[str, Any] | None = None) -> None:
+        """Open in the UI's Model training mode with `note` (markdown) as the experiment's
+        description; `views` {key: view state} become runs-table views the UI restores from
+        `#/experiments/<id>?viewStateShareKey=<key>` (what `gan-bench ui` links to)."""
+        tags = {KIND_TAG: MODEL_TRAINING, NOTE_TAG: note}
+        for key, state in (views or {}).items():
+            tags[SHARED_VIEW_PREFIX + key] = json.dumps(state, separators=(",", ":"))
+        for key, value in _str_tags(tags).items():
+            _call("tag the experiment", self.client.set_experiment_tag, self.experiment_id, key,
+                  value)
+
+    def register_model(self, name: str, model_uri: str, run_id: str, alias: str,
+                       description: str = "") -> str:
+        """A new version of registered model `name` from `model_uri` (created if missing),
+        with `alias` moved to it; returns the version."""
+        with _fluent_uri(self.uri):
+            try:
+                _call(f"create registered model {name!r}", self.client.create_registered_model,
+                      name, description=description or None)
+            except TrackingError as err:
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            version = _call(f"register {model_uri}", self.client.create_model_version, name,
+                            model_uri, run_id=run_id,
+                            model_id=model_uri.split("/", 2)[-1] if model_uri.startswith("models:/") else None)
+            _call(f"set alias {alias!r}", self.client.set_registered_model_alias, name, alias,
+                  version.version)
+        return str(version.version)
 
     # -- runs
 
@@ -510,6 +629,7 @@ class RunHandle:
         self._client = tracker.client
         self._ended = False
         self._end_lock = threading.Lock()
+        self.context: dict[str, Any] = {}  # the runner's notes for the run's run.json
 
     @property
     def ended(self) -> bool:
@@ -567,6 +687,99 @@ class RunHandle:
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="PNG")
         self._log_bytes(buffer.getvalue(), name if name.endswith(".png") else name + ".png")
+
+    def log_stepped_image(self, image_uint8: np.ndarray, key: str, step: int) -> None:
+        """MLflow's time-stepped image: the UI's "Image grid" chart shows `key` across runs with
+        a step slider (files `images/<key>+step+<step>+...png` and a compressed preview)."""
+        image = np.asarray(image_uint8)
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
+        _call(f"log image {key!r} for run {self.run_id}", self._client.log_image, self.run_id,
+              image, key=key, step=int(step), synchronous=True)
+
+    def log_figure(self, figure: Any, name: str) -> None:
+        """A matplotlib figure as the PNG artifact `name` (shown inline in the Artifacts tab)."""
+        _call(f"log figure {name!r} for run {self.run_id}", self._client.log_figure, self.run_id,
+              figure, name)
+
+    def log_table(self, data: Any, name: str) -> None:
+        """A pandas DataFrame (or dict of columns) as MLflow's table artifact `name` (.json)."""
+        _call(f"log table {name!r} for run {self.run_id}", self._client.log_table, self.run_id,
+              data, name)
+
+    def log_datasets(self, datasets: Sequence[tuple[Any, str]]) -> None:
+        """(mlflow.data Dataset, context) pairs as the run's inputs (the UI's Dataset column);
+        context e.g. "training" or "evaluation"."""
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = [DatasetInput(ds._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+                  for ds, context in datasets]
+        _call(f"log inputs for run {self.run_id}", self._client.log_inputs, self.run_id, inputs)
+
+    def log_model(self, module: Any, name: str, *, example: Any = None,
+                  pip_requirements: Sequence[str] = ()) -> str:
+        """A torch module as an MLflow model (pickled, so loading it needs gan_bench installed)
+        linked to this run (the UI's Models column); returns its `models:/<id>` URI. `example`
+        (an input tensor) gives the model its signature."""
+        from mlflow.models import infer_signature
+
+        import torch
+
+        signature = None
+        was_training = module.training
+        module.eval()  # saved in eval mode: sampling uses BatchNorm's running statistics
+        try:
+            if example is not None:
+                with torch.no_grad():
+                    signature = infer_signature(example.cpu().numpy(),
+                                                module(example).float().cpu().numpy())
+            return self._log_module(module, name, signature, pip_requirements)
+        finally:
+            module.train(was_training)
+
+    def _log_module(self, module: Any, name: str, signature: Any,
+                    pip_requirements: Sequence[str]) -> str:
+        import mlflow.pytorch
+
+        exp = _call(f"read run {self.run_id}", self._client.get_run, self.run_id).info.experiment_id
+        with _fluent_uri(self._tracker.uri), warnings.catch_warnings():
+            # "pickle ... requires exercising caution": known; pt2 cannot trace our samplers
+            warnings.simplefilter("ignore")
+            logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
+            model = _call("create a logged model", self._client.create_logged_model,
+                          experiment_id=exp, name=name, source_run_id=self.run_id)
+            info = _call(f"log model {name!r} for run {self.run_id}", mlflow.pytorch.log_model,
+                         module, name=name, model_id=model.model_id, run_id=self.run_id,
+                         signature=signature, pip_requirements=list(pip_requirements) or None,
+                         serialization_format="pickle")
+        return info.model_uri
+
+    @contextlib.contextmanager
+    def system_metrics(self, interval_s: float = 10.0) -> Iterator[None]:
+        """MLflow's system metrics (`system/cpu_utilization_percentage`, memory, GPU when there
+        is one) sampled every `interval_s` while the block runs; a no-op without psutil."""
+        try:
+            import psutil  # noqa: F401  (MLflow's monitor needs it)
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+        except ImportError:
+            yield
+            return
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+        monitor = SystemMetricsMonitor(self.run_id, sampling_interval=interval_s,
+                                       tracking_uri=self._tracker.uri)
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
+
+    def set_note(self, text: str) -> None:
+        """The run's description in the UI (markdown)."""
+        self.set_tags({NOTE_TAG: text})
+
+    def rename(self, name: str) -> None:
+        """A new run name (e.g. "t2 k=1 r=0.31 pruned@500")."""
+        _call(f"rename run {self.run_id}", self._client.update_run, self.run_id, name=name)
 
     def log_json(self, obj: Any, name: str) -> str:
         """Log `obj` as an indented JSON artifact (".json" added if missing; Paths etc. as str);

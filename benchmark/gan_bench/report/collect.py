@@ -84,15 +84,32 @@ def _number(text: Any) -> Any:
     return text
 
 
+def _metric(run: dict[str, Any], key: str, old: str | None = None) -> float | None:
+    """A run's metric under its name (e.g. "eval/fid_mnist"), else under the name stores made
+    before the UI's metric groups used (e.g. "objective")."""
+    value = run["metrics"].get(key)
+    return run["metrics"].get(old) if value is None and old is not None else value
+
+
+def _history_key(run: dict[str, Any], key: str, old: str) -> str:
+    return key if key in run["metrics"] else old
+
+
 class _Artifacts:
     """Artifacts of a run: local files when the store is local (also after the output dir was
-    moved), else downloaded through the MLflow client into a temporary folder."""
+    moved: `mlflow-artifacts:` URIs are resolved under the output dir's `mlartifacts/`), else
+    downloaded through the MLflow client into a temporary folder."""
 
     def __init__(self, tracker: Any, out: Path, tmp: Path) -> None:
         self.tracker, self.out, self.tmp = tracker, out, tmp
 
     def _local(self, run: dict[str, Any]) -> Path | None:
+        from gan_bench.tracking import ARTIFACTS_FOLDER, PROXY_SCHEME
+
         uri = run.get("artifact_uri") or ""
+        if urlparse(uri).scheme == PROXY_SCHEME and self.tracker.uri.startswith("sqlite:"):
+            path = self.out / ARTIFACTS_FOLDER / urlparse(uri).path.lstrip("/")
+            return path if path.exists() else None
         if urlparse(uri).scheme != "file":
             return None
         path = Path(url2pathname(urlparse(uri).path))
@@ -114,13 +131,29 @@ class _Artifacts:
         except Exception:  # noqa: BLE001 - a missing artifact only drops a figure
             return None
 
-    def last(self, run: dict[str, Any], folder: str) -> Path | None:
+    def last(self, run: dict[str, Any], key: str) -> Path | None:
+        """The image logged last (largest step) under `key`: MLflow's stepped images
+        (images/<key>+step+<n>+...png), or the PNGs of folder `key` in older stores."""
         root = self._local(run)
         if root is not None:
-            files = sorted((root / folder).glob("*.png"))
-            return files[-1] if files else None
-        names = sorted(f.path for f in self.tracker.client.list_artifacts(run["run_id"], folder))
-        return self.path(run, names[-1]) if names else None
+            names = [p.relative_to(root).as_posix() for p in (root / "images").glob(f"{key}+step+*.png")]
+            names = names or [p.relative_to(root).as_posix() for p in (root / key).glob("*.png")]
+        else:
+            names = [f.path for folder in ("images", key)
+                     for f in self.tracker.client.list_artifacts(run["run_id"], folder)
+                     if f.path.endswith(".png")]
+            stepped = [n for n in names if Path(n).name.startswith(f"{key}+step+")]
+            names = stepped or [n for n in names if n.startswith(f"{key}/")]
+        if not names:
+            return None
+        return self.path(run, max(names, key=_image_order))
+
+
+def _image_order(name: str) -> tuple[int, str]:
+    """Sort key of an image artifact: its step ("samples+step+500+timestamp+..."), then name."""
+    parts = Path(name).name.split("+")
+    step = int(parts[2]) if len(parts) > 2 and parts[1] == "step" and parts[2].isdigit() else -1
+    return step, name
 
 
 def _trial(rec: dict[str, Any]) -> TrialRecord:
@@ -152,6 +185,9 @@ def _verified(run: dict[str, Any], path: Path | None, what: str) -> Path | None:
 
 def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str,
               tracker: Any = None) -> FinalistRecord:
+    # every finalist's generator is checked, not only the one the figures load: a damaged
+    # artifact in the store is refused wherever it is
+    _verified(run, arts.path(run, f"checkpoint/{run['run_id']}_G.pt"), "checkpoint")
     path = _verified(run, arts.path(run, "metrics.json"), "metrics.json")
     if path is not None:
         try:
@@ -174,11 +210,14 @@ def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str,
     value = run["metrics"].get("final/objective", metrics.get(objective))
     history = {}
     if tracker is not None:  # records also logged as curves during training (e.g. modes_captured)
-        for key in sorted(k for k in metrics if k in run["metrics"] and k in CURVE_KEYS):
-            history[key] = tuple(tracker.metric_history(run["run_id"], key))
-    return FinalistRecord(int(run["tags"].get("seed", 0)), int(run["tags"].get("source_trial", -1)),
-                          float(value), metrics, protocols, run["metrics"].get("train_seconds"),
-                          history)
+        for key in sorted(k for k in metrics if k in CURVE_KEYS):
+            name = _history_key(run, f"eval/{key}", key)
+            if name in run["metrics"]:
+                history[key] = tuple(tracker.metric_history(run["run_id"], name))
+    seed = run["params"].get("seed", run["tags"].get("seed", 0))
+    return FinalistRecord(int(seed), int(run["tags"].get("source_trial", -1)),
+                          float(value), metrics, protocols,
+                          _metric(run, "perf/train_seconds", "train_seconds"), history)
 
 
 def _protocols_from_tags(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -197,7 +236,8 @@ def _best(trials: Sequence[TrialRecord], higher: bool) -> TrialRecord | None:
 
 def _search_run(runs: Sequence[dict[str, Any]], number: int) -> dict[str, Any] | None:
     found = [r for r in runs if r["tags"].get("stage") == "search"
-             and r["tags"].get("optuna_trial") == str(number) and r["status"] == "FINISHED"]
+             and r["tags"].get("trial", r["tags"].get("optuna_trial")) == str(number)
+             and r["status"] == "FINISHED"]
     return found[-1] if found else None
 
 
@@ -256,7 +296,7 @@ def _cross_check(ctx: _Context, name: str, records: list[dict[str, Any]],
         if run is None:
             continue
         pairs = [(k, v, run["params"].get(k)) for k, v in rec["params"].items()]
-        pairs.append(("objective", rec["value"], run["metrics"].get("objective")))
+        pairs.append(("objective", rec["value"], _metric(run, f"eval/{ctx.objective}", "objective")))
         for key, optuna_value, mlflow_value in pairs:
             if mlflow_value is None or _close(optuna_value, mlflow_value):
                 continue
@@ -284,12 +324,25 @@ def _gan(ctx: _Context, gan: Any) -> GanRecord:
     trials = tuple(_trial(r) for r in records if r["state"] in TRIAL_STATES)
     finals = [r for r in runs if r["tags"].get("stage") == "final" and r["status"] == "FINISHED"]
     finals = _unique_finals(ctx, gan.name, finals)
-    finals.sort(key=lambda r: (int(r["tags"].get("finalist_rank", 0)), int(r["tags"].get("seed", 0))))
+    ranked = sorted((r for r in records if r["state"] == "complete" and r["value"] is not None),
+                    key=lambda r: -r["value"] if ctx.higher else r["value"])
+    order = {r["number"]: i for i, r in enumerate(ranked)}  # the finalists' setting rank
+
+    def rank(run: dict[str, Any]) -> tuple[int, int]:
+        seed = run["params"].get("seed", run["tags"].get("seed", 0))
+        if "finalist_rank" in run["tags"]:
+            return int(run["tags"]["finalist_rank"]), int(seed)
+        return order.get(int(run["tags"].get("source_trial", -1)), 0), int(seed)
+
+    finals.sort(key=rank)
     finalists = tuple(_finalist(r, ctx.arts, ctx.objective, ctx.tracker) for r in finals)
     best = _best(trials, ctx.higher)
     search = _search_run(runs, best.number) if best else None
     params = {k: _number(v) for k, v in (search or {}).get("params", {}).items()}
-    curve = tuple(ctx.tracker.metric_history(search["run_id"], "objective")) if search else ()
+    curve = ()
+    if search:
+        curve = tuple(ctx.tracker.metric_history(
+            search["run_id"], _history_key(search, f"eval/{ctx.objective}", "objective")))
     spec = gan.spec
     record = GanRecord(gan.name, f"{spec.arch} / {spec.loss} / {spec.penalty}", trials, finalists,
                        best.number if best else None, {**params, **(best.params if best else {})},
@@ -371,21 +424,35 @@ def _span(runs: Sequence[dict[str, Any]]) -> float | None:
     return (max(ends) - min(starts)) / 1000 if starts and ends else None
 
 
-def _hardware(runs: Sequence[dict[str, Any]], gans: Sequence[GanRecord]) -> str:
+def _hardware(runs: Sequence[dict[str, Any]], gans: Sequence[GanRecord],
+              versions: dict[str, str]) -> str:
     devices = {t.device for g in gans for t in g.trials if t.device}
     devices |= {r["params"]["device"] for r in runs if "device" in r["params"]}
     torch = sorted({r["tags"]["version.torch"] for r in runs if "version.torch" in r["tags"]})
+    torch = torch or ([versions["torch"]] if "torch" in versions else [])
     machines = sorted({r["tags"]["hardware"] for r in runs if r["tags"].get("hardware")})
     where = f" ({'; '.join(machines)})" if machines else ""
     return (f"{', '.join(sorted(devices)) or 'unknown device'}{where}; "
             f"torch {', '.join(torch) or 'unknown'}")
 
 
-def _versions(runs: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """Package versions the newest run with versions recorded (its metrics' protocol)."""
-    tags = [r["tags"] for r in runs if any(k.startswith("version.") for k in r["tags"])]
-    return {k[len("version."):]: v for k, v in (tags[-1] if tags else {}).items()
-            if k.startswith("version.")}
+def _versions(runs: Sequence[dict[str, Any]], arts: _Artifacts) -> dict[str, str]:
+    """Package versions of the newest run with versions recorded (its metrics' protocol): its
+    run.json, or its `version.*` tags in stores made before run.json."""
+    for run in reversed(runs):
+        if run["tags"].get("stage") not in ("search", "final") or run["status"] != "FINISHED":
+            continue
+        if any(k.startswith("version.") for k in run["tags"]):
+            return {k[len("version."):]: v for k, v in run["tags"].items()
+                    if k.startswith("version.")}
+        path = arts.path(run, "run.json")
+        if path is not None:
+            try:
+                versions = json.loads(path.read_text()).get("versions") or {}
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                continue
+            return {str(k): str(v) for k, v in versions.items()}
+    return {}
 
 
 def _centres(suite: Any) -> tuple[tuple[tuple[float, float], ...] | None, float | None]:
@@ -422,9 +489,11 @@ def collect(source: str | Path, references: Path = REFERENCES_PATH,
             tempfile.TemporaryDirectory(prefix="gan-bench-report-") as tmp:
         tracker = Tracker(suite.tracking_uri or default_tracking_uri(out), suite.name,
                           read_only=True)
-        runs = tracker.find_runs()
+        # the summary run (made after a run's report) is not a run of any study
+        runs = [r for r in tracker.find_runs() if r["tags"].get("stage") != "summary"]
         ctx = _Context(suite, out, tracker, storage, runs, objective, higher, Path(tmp))
         gans = tuple(_gan(ctx, g) for g in suite.resolved_gans())
+        versions = _versions(runs, ctx.arts)
     keys = {k for g in gans for f in g.finalists for k in f.metrics}
     centres, sigma = _centres(suite)
     ladder = _ladder(suite) if ladder_rows else None
@@ -433,9 +502,10 @@ def collect(source: str | Path, references: Path = REFERENCES_PATH,
         dataset_text=_dataset_text(suite), objective=objective,
         directions=_directions(suite, keys)[1], budget_text=_budget_text(suite), date=_date(runs),
         git_shas=tuple(sorted({r["tags"]["git_sha"] for r in runs if "git_sha" in r["tags"]})),
-        commands=tuple(sorted({r["tags"]["command"] for r in runs if r["tags"].get("command")})),
+        commands=tuple(sorted({c for r in runs
+                               if (c := r["tags"].get("command", r["tags"].get("mlflow.source.name")))})),
         wall_seconds=_span(runs),
-        hardware=_hardware(runs, gans), versions=_versions(runs), gans=gans,
+        hardware=_hardware(runs, gans, versions), versions=versions, gans=gans,
         references=load_references(references), centres=centres, sigma=sigma, test=test,
         ladder=ladder, warnings=tuple(ctx.warnings))
 

@@ -1,0 +1,423 @@
+"""What a suite looks like in the MLflow UI, and `gan-bench ui`.
+
+The runner records; this module decides the names and summaries a user compares variants by:
+
+- metric names grouped by prefix, one chart section each: `train/` (losses, D outputs), `opt/`
+  (gradient norms), `eval/` (the objective's records, and metrics.curves, at each evaluation),
+  `final/` (the finalists' scores on n_fake samples), `perf/` (seconds, img/s), `search/` (a
+  GAN's study on its parent run); MLflow adds `system/`. No series is logged twice.
+- run names: `t3 k=2 r=0.78` (search trial 3, k, lr_ratio), `t3 k=2 r=0.78 pruned@500`,
+  `final s1000 <- t3` (a finalist: seed 1000 of trial 3's setting); a parent is the GAN's name.
+- a parent run carries its study's summary as metrics, so the collapsed runs table and a bar
+  chart grouped by GAN compare variants directly: `eval/<objective>` the best search value,
+  `final/<record>` the finalists' mean with `final/<record>_ci_low` / `_ci_high` (95% bootstrap,
+  as the report), `search/complete|pruned|failed`, `search/best_lr_ratio`, `search/best_k`, ...
+- the experiment opens in Model training mode with the suite's description as its note, and a
+  runs-table view (`VIEW_KEY`) that shows those columns; `gan-bench ui` links to it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+__all__ = ["train_metrics", "eval_metrics", "final_metrics", "trial_name", "final_name",
+           "suite_note", "gan_note", "summary_metrics", "study_figures", "close_figures",
+           "dataset_inputs", "user",
+           "VIEW_KEY", "default_views", "serve", "experiment_url", "publish_summary",
+           "leaderboard_table", "SUMMARY_STAGE"]
+
+VIEW_KEY = "gan-bench"  # #/experiments/<id>?viewStateShareKey=gan-bench
+_OPT = ("grad_norm_d", "grad_norm_g")  # optimiser-side diagnostics
+_CONSTANT = ("lr_g", "lr_d")  # constant over a run (no schedules): params, not curves
+
+
+# ----------------------------------------------------------------------------- metric names
+
+def train_metrics(diagnostics: Mapping[str, float]) -> dict[str, float]:
+    """The trainer's step diagnostics under `train/` and `opt/`; learning rates are params."""
+    return {(f"opt/{k}" if k in _OPT else f"train/{k}"): v for k, v in diagnostics.items()
+            if k not in _CONSTANT}
+
+
+def eval_metrics(records: Mapping[str, Any]) -> dict[str, float]:
+    """Records of one evaluation during training (objective + curves) under `eval/`."""
+    return {f"eval/{k}": v for rec in records.values() for k, v in rec.flat().items()}
+
+
+def final_metrics(records: Mapping[str, Any]) -> dict[str, float]:
+    """A finalist's records (metrics.final on n_fake samples) under `final/`."""
+    return {f"final/{k}": v for rec in records.values() for k, v in rec.flat().items()}
+
+
+# ----------------------------------------------------------------------------- run names
+
+def _short(value: Any) -> str:
+    return f"{float(value):.2g}" if isinstance(value, float) else str(value)
+
+
+def trial_name(number: int, params: Mapping[str, Any], *, pruned_at: int | None = None,
+               failed: bool = False) -> str:
+    """"t3 k=2 r=0.78": search trial 3 (its k and lr_ratio, when searched or set)."""
+    parts = [f"t{number}"]
+    if "k" in params:
+        parts.append(f"k={params['k']}")
+    if "lr_ratio" in params:
+        parts.append(f"r={_short(params['lr_ratio'])}")
+    if pruned_at is not None:
+        parts.append(f"pruned@{pruned_at}")
+    if failed:
+        parts.append("failed")
+    return " ".join(parts)
+
+
+def final_name(seed: int, trial: int) -> str:
+    """"final s1000 <- t3": a finalist, seed 1000 of trial 3's setting."""
+    return f"final s{seed} <- t{trial}"
+
+
+# ----------------------------------------------------------------------------- notes
+
+def _range_text(param: Any) -> str:
+    from gan_bench.config import Range
+
+    if isinstance(param, Range):
+        return f"{param.low:g}..{param.high:g}" + (" (log)" if param.log else "")
+    return "{" + ", ".join(f"{v:g}" for v in param.choices) + "}"
+
+
+def gan_note(suite: Any, gan: Any) -> str:
+    """A parent run's description: what the GAN is, what its study searched."""
+    spec = gan.spec
+    searched = ", ".join(f"{n} {_range_text(p)}" for n, p in gan.search.items()) or "nothing"
+    fixed = ", ".join(f"{k}={v}" for k, v in gan.trial_train().items() if k not in gan.search)
+    options = ", ".join(f"{k}={v}" for k, v in spec.arch_options.items())
+    lines = [f"**{gan.name}**: {spec.arch} / {spec.loss} / {spec.penalty}"
+             + (f" ({options})" if options else ""),
+             "", f"- searched: {searched}", f"- fixed: {fixed or '-'}",
+             f"- objective: {suite.metrics.objective}"
+             + (f" ({suite.metrics.objective_record})" if suite.metrics.objective_record else ""),
+             f"- children: search trials `t<n> k=.. r=..` (r = lr_d / lr_g), finalists "
+             f"`final s<seed> <- t<n>`; this run's metrics summarise them (see the experiment's "
+             "description)"]
+    return "\n".join(lines)
+
+
+def suite_note(suite: Any, command: str) -> str:
+    """The experiment's description: the suite, its GANs, how to read the runs."""
+    m, b = suite.metrics, suite.budget
+    length = f"{b.iterations} iterations" if b.iterations else f"{b.epochs:g} epochs"
+    objective = m.objective + (f" ({m.objective_record})" if m.objective_record else "")
+    gans = ", ".join(g.name for g in suite.resolved_gans())
+    return "\n".join([
+        f"# {suite.name}", "", (suite.description or "").strip(), "",
+        f"- dataset: {suite.dataset.name}; GANs: {gans}",
+        f"- budget: {b.trials} trials per GAN of {length}, finalists top {suite.finalists.top} "
+        f"x {suite.finalists.seeds} seeds; objective {objective}",
+        f"- made by `{command}`",
+        "",
+        "Each GAN is a parent run (its Optuna study); expand it for its search trials and "
+        "finalists. A parent's metrics summarise its study: `eval/<objective>` is the best "
+        "search value, `final/<metric>` the finalists' mean with `_ci_low` / `_ci_high` (95% "
+        "bootstrap), `search/*` the trial counts and the best lr_ratio and k.",
+        "Metric groups: `train/` losses and D outputs, `opt/` gradient norms, `eval/` scores at "
+        "each evaluation, `final/` the finalists' scores, `perf/` time, `system/` the machine.",
+        "`gan-bench report` writes the leaderboard with tests and figures; the `summary` run "
+        "holds it as a table."])
+
+
+def user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return os.environ.get("USER", "unknown")
+
+
+# ----------------------------------------------------------------------------- summaries
+
+def summary_metrics(trials: Sequence[Any], finals: Sequence[Mapping[str, float]],
+                    objective_key: str, higher: bool) -> dict[str, float]:
+    """A GAN's parent-run metrics from its Optuna trials (frozen trials) and its finalists'
+    final records ({record key: value} per finalist)."""
+    from gan_bench.report.stats import bootstrap_ci
+
+    out: dict[str, float] = {}
+    states = [t.state.name for t in trials]
+    out["search/complete"] = states.count("COMPLETE")
+    out["search/pruned"] = states.count("PRUNED")
+    out["search/failed"] = states.count("FAIL")
+    done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None
+            and math.isfinite(t.value)]
+    if done:
+        best = (max if higher else min)(done, key=lambda t: t.value)
+        out[f"eval/{objective_key}"] = best.value
+        out["search/best_trial"] = best.number
+        for name in ("lr_g", "lr_ratio", "k", "beta1"):
+            if name in best.params:
+                out[f"search/best_{name}"] = float(best.params[name])
+        if "lr_ratio" in best.params:
+            out["search/best_log10_lr_ratio"] = math.log10(best.params["lr_ratio"])
+    keys = sorted({k for f in finals for k in f})
+    for key in keys:
+        values = [f[key] for f in finals if key in f and math.isfinite(f[key])]
+        if not values:
+            continue
+        out[f"final/{key}"] = sum(values) / len(values)
+        ci = bootstrap_ci(values)
+        if ci is not None:
+            out[f"final/{key}_ci_low"], out[f"final/{key}_ci_high"] = ci
+    if finals:
+        out["final/seeds"] = len(finals)
+    return out
+
+
+def study_figures(gan: str, trials: Sequence[Any], finals: Sequence[Mapping[str, float]],
+                  objective_key: str, higher: bool) -> dict[str, Any]:
+    """Matplotlib figures for a GAN's parent run: `search` (each trial's objective, pruned
+    trials hollow at their last value, labelled k / lr_ratio) and `finalists` (each seed's
+    final objective, their mean and 95% bootstrap CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gan_bench.report.stats import bootstrap_ci
+
+    better = "higher" if higher else "lower"
+    figures: dict[str, Any] = {}
+    shown = []
+    for t in trials:
+        if t.state.name == "COMPLETE" and t.value is not None:
+            shown.append((t, t.value, True))
+        elif t.state.name == "PRUNED" and t.intermediate_values:
+            shown.append((t, t.intermediate_values[max(t.intermediate_values)], False))
+    if shown:
+        fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+        for t, value, complete in shown:
+            ax.scatter([t.number], [value], s=40, facecolors="C0" if complete else "none",
+                       edgecolors="C0" if complete else "C3")
+            label = " ".join(f"{k}={_short(t.params[k])}" for k in ("k", "lr_ratio")
+                             if k in t.params)
+            if label:
+                ax.annotate(label.replace("lr_ratio", "r"), (t.number, value), fontsize=7,
+                            xytext=(4, 4), textcoords="offset points")
+        ax.set_xlabel("search trial (filled: complete; hollow red: pruned, last value)")
+        ax.set_ylabel(f"{objective_key} ({better} is better)")
+        ax.set_title(f"{gan}: search", fontsize=10)
+        fig.tight_layout()
+        figures["search"] = fig
+    values = [f[objective_key] for f in finals if objective_key in f]
+    if values:
+        fig, ax = plt.subplots(figsize=(6, 3.0), dpi=100)
+        ax.scatter(values, [0] * len(values), s=40, alpha=0.7, label="finalist seeds")
+        mean = sum(values) / len(values)
+        ax.axvline(mean, color="C1", label=f"mean {mean:.4g}")
+        ci = bootstrap_ci(values)
+        if ci is not None:
+            ax.axvspan(ci[0], ci[1], color="C1", alpha=0.15, label="95% bootstrap CI")
+        ax.set_yticks([])
+        ax.set_xlabel(f"final {objective_key} ({better} is better)")
+        ax.set_title(f"{gan}: {len(values)} finalist seed(s)", fontsize=10)
+        ax.legend(fontsize=7, loc="upper right")
+        fig.tight_layout()
+        figures["finalists"] = fig
+    return figures
+
+
+def close_figures(figures: Mapping[str, Any]) -> None:
+    import matplotlib.pyplot as plt
+
+    for fig in figures.values():
+        plt.close(fig)
+
+
+def dataset_inputs(suite: Any, train: Any) -> list[tuple[Any, str]]:
+    """(MLflow dataset, context) of the suite's training split and evaluation split: metadata
+    only (name, digest of the arrays, shape, where they came from), for the UI's Dataset column."""
+    import hashlib
+
+    import numpy as np
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import Schema, TensorSpec
+
+    ds = suite.dataset
+    arr = train.data.cpu().numpy()
+    digest = hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:12]
+    schema = Schema([TensorSpec(arr.dtype, (-1, *arr.shape[1:]), name="x")])
+    subset = f" (first {ds.subset})" if ds.subset else ""
+    made = [(MetaDataset(CodeDatasetSource({"source": str(train.source)}),
+                         name=f"{ds.name}/{ds.train_split}{subset}", digest=digest, schema=schema),
+             "training")]
+    if ds.eval_split != ds.train_split:
+        made.append((MetaDataset(CodeDatasetSource({"source": str(train.source),
+                                                    "n_real": str(suite.metrics.n_real)}),
+                                 name=f"{ds.name}/{ds.eval_split}",
+                                 digest=hashlib.sha256(f"{ds.name}/{ds.eval_split}/"
+                                                       f"{suite.metrics.n_real}".encode())
+                                 .hexdigest()[:12], schema=schema), "evaluation"))
+    return made
+
+
+# ----------------------------------------------------------------------------- summary run
+
+SUMMARY_STAGE = "summary"
+
+
+def leaderboard_table(data: Any) -> dict[str, list[Any]]:
+    """One row per GAN of a ReportData: the finalists' mean objective and 95% CI, seeds, best
+    search value and setting, trial counts (columns of MLflow's table artifact)."""
+    from gan_bench.report.stats import bootstrap_ci
+
+    cols: dict[str, list[Any]] = {k: [] for k in (
+        "gan", "arch / loss / penalty", f"final {data.objective} mean", "ci_low", "ci_high",
+        "seeds", "best search", "lr_ratio", "k", "lr_g", "complete", "pruned", "failed")}
+    for g in data.gans:
+        values = [f.objective for f in g.finalists]
+        ci = bootstrap_ci(values) if values else None
+        states = [t.state for t in g.trials]
+        best = next((t.value for t in g.trials if t.number == g.best_trial), None)
+        row = [g.name, g.combination, sum(values) / len(values) if values else None,
+               ci[0] if ci else None, ci[1] if ci else None, len(values), best,
+               g.best_params.get("lr_ratio"), g.best_params.get("k"), g.best_params.get("lr_g"),
+               states.count("complete"), states.count("pruned"), states.count("failed")]
+        for key, value in zip(cols, row):
+            cols[key].append(value)
+    return cols
+
+
+def publish_summary(tracking_uri: str, data: Any, report: Path) -> str:
+    """The experiment's `summary` run (top level, tag stage=summary), made anew after each
+    `gan-bench run`: the leaderboard as MLflow's table (leaderboard.json; log_table appends,
+    so the previous summary run is deleted rather than added to), leaderboard.md and the
+    report's figures. Returns its run id."""
+    from gan_bench.tracking import Tracker
+
+    tracker = Tracker(tracking_uri, data.suite)
+    for old in tracker.find_runs(f"tags.stage = '{SUMMARY_STAGE}'"):
+        tracker.client.delete_run(old["run_id"])
+    run = tracker.start_run("summary", tags={"stage": SUMMARY_STAGE})
+    with run:
+        run.set_note(f"Leaderboard of suite **{data.suite}** ({data.date}): the table "
+                     "`leaderboard.json` (Artifacts tab), `leaderboard.md` and its figures, as "
+                     "`gan-bench report` wrote them from this experiment's runs.")
+        import pandas as pd
+
+        run.log_table(pd.DataFrame(leaderboard_table(data)), "leaderboard.json")
+        run.log_artifact(report)
+        figures = report.parent / "figures"
+        if figures.is_dir():
+            run.log_artifact(figures, "figures")
+    return run.run_id
+
+
+# ----------------------------------------------------------------------------- the runs view
+
+def default_views(objective_key: str, final_keys: Sequence[str]) -> dict[str, Any]:
+    """{VIEW_KEY: the runs-table view state the experiment link opens}: parents expanded,
+    summary columns selected. The state is what the UI's own "Share" button stores (an
+    experiment tag `mlflow.sharedViewState.<key>`, plain JSON accepted)."""
+    metric = lambda key: f"metrics.`{key}`"  # noqa: E731
+    columns = [metric(f"eval/{objective_key}")]
+    for key in final_keys:
+        columns += [metric(f"final/{key}")]
+    columns += [metric("search/best_lr_ratio"), metric("search/best_k"),
+                metric("search/complete"), metric("search/pruned"),
+                "tags.`state`", "params.`lr_ratio`", "params.`k`", "params.`lr_g`"]
+    return {VIEW_KEY: {"selectedColumns": columns,
+                       "orderByKey": "attributes.start_time", "orderByAsc": True}}
+
+
+# ----------------------------------------------------------------------------- gan-bench ui
+
+def experiment_url(base: str, experiment_id: str, views: bool = True) -> str:
+    query = f"?viewStateShareKey={VIEW_KEY}" if views else ""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}{query}"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float) -> None:
+    from gan_bench.errors import GanBenchError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise GanBenchError(f"mlflow server exited with code {proc.returncode} before it "
+                                "answered (see its output above)")
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise GanBenchError(f"mlflow server did not answer {base}/health within {timeout:.0f} s")
+
+
+def server_command(out: Path, host: str, port: int) -> list[str]:
+    """`mlflow server` on a run folder's store, serving `mlflow-artifacts:` URIs from its
+    `mlartifacts/` folder (wherever the folder is now)."""
+    from gan_bench.tracking import ARTIFACTS_FOLDER, default_tracking_uri
+
+    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    return [mlflow_bin, "server", "--backend-store-uri", default_tracking_uri(out),
+            "--artifacts-destination", str((out / ARTIFACTS_FOLDER).resolve()),
+            "--host", host, "--port", str(port), "--workers", "1"]
+
+
+def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 5000,
+          timeout: float = 120.0, announce: Any = print) -> int:
+    """Start the MLflow UI on a suite's store, print the experiment's URL, wait for Ctrl-C.
+
+    Job execution off (MLflow 3's job workers take ~2.4 GB and a benchmark store has no jobs);
+    a remote tracking URI is not served here: its URL is printed.
+    """
+    from gan_bench.errors import UserInputError
+    from gan_bench.report.collect import resolve_source
+    from gan_bench.tracking import Tracker
+
+    suite, out = resolve_source(source)
+    if suite.tracking_uri and not suite.tracking_uri.startswith("sqlite:"):
+        if suite.tracking_uri.startswith(("http://", "https://")):
+            exp = Tracker(suite.tracking_uri, suite.name, read_only=True).experiment_id
+            announce(f"MLflow UI: {experiment_url(suite.tracking_uri, exp)} (already served)")
+            return 0
+        raise UserInputError(f"{suite.tracking_uri}: gan-bench ui serves a local sqlite store "
+                             "only; start `mlflow server` on this store yourself")
+    exp = Tracker(f"sqlite:///{(out / 'mlflow.db').resolve()}", suite.name,
+                  read_only=True).experiment_id
+    port = port or _free_port(host)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen(server_command(out, host, port), env=env,
+                            start_new_session=True)
+    base = f"http://{host}:{port}"
+    try:
+        _wait_healthy(base, proc, timeout)
+        announce(f"MLflow UI: {experiment_url(base, exp)}")
+        announce("(Ctrl-C stops the server)")
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
