@@ -51,10 +51,12 @@ def test_summary_metrics_of_a_parent():
     assert (out["search/complete"], out["search/pruned"], out["search/failed"]) == (2, 1, 1)
     assert out["eval/fid_mnist"] == 3.0 and out["search/best_trial"] == 1  # lower is better
     assert out["search/best_lr_ratio"] == 0.5 and out["search/best_k"] == 1
-    assert out["search/best_log10_lr_ratio"] == pytest.approx(math.log10(0.5))
+    assert out["search/best_log10_lr_ratio"] == pytest.approx(math.log10(0.5), rel=1e-4)  # 5 digits
     assert out["final/fid_mnist"] == 5.0 and out["final/is_mnist"] == 8.5
-    assert out["final/fid_mnist_ci_low"] == pytest.approx(4.0)  # 2 seeds: bootstrap of the mean
-    assert out["final/fid_mnist_ci_high"] == pytest.approx(6.0)
+    assert out["final_ci/fid_mnist_low"] == pytest.approx(4.0)  # 2 seeds: bootstrap of the mean
+    assert out["final_ci/fid_mnist_high"] == pytest.approx(6.0)
+    only = ui.summary_metrics(trials, finals, "fid_mnist", higher=False, records=["fid_mnist"])
+    assert "final/is_mnist" not in only and "final/fid_mnist" in only
     assert out["final/seeds"] == 2
     best_high = ui.summary_metrics(trials, finals, "fid_mnist", higher=True)
     assert best_high["eval/fid_mnist"] == 5.0 and best_high["search/best_k"] == 2
@@ -77,7 +79,20 @@ def test_study_figures_have_one_point_per_trial_and_seed():
 
 def test_default_view_selects_the_summary_columns():
     view = ui.default_views("fid_mnist", ["fid_mnist", "is_mnist"])[ui.VIEW_KEY]
-    assert view["selectedColumns"][:3] == ["metrics.`eval/fid_mnist`", "metrics.`final/fid_mnist`",
-                                           "metrics.`final/is_mnist`"]
+    assert view["selectedColumns"][:4] == ["metrics.`final/fid_mnist`", "metrics.`final_ci/fid_mnist_low`",
+                                           "metrics.`final_ci/fid_mnist_high`", "metrics.`eval/fid_mnist`"]
+    assert view["selectedColumns"][-1] == "metrics.`final/is_mnist`"
+    assert view["columnOrder"] == view["selectedColumns"]
     assert ui.experiment_url("http://127.0.0.1:5000/", "3") == \
-        "http://127.0.0.1:5000/#/experiments/3?viewStateShareKey=gan-bench"
+        "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning&viewStateShareKey=gan-bench"
+
+
+def test_default_view_charts_compare_parents_and_show_the_last_samples():
+    view = ui.default_views("fid_mnist", ["fid_mnist", "is_mnist"], final_step=1300)[ui.VIEW_KEY]
+    sections = {s["uuid"] for s in view["compareRunSections"]}
+    charts = view["compareRunCharts"]
+    assert all(c["metricSectionId"] in sections for c in charts)
+    bars = [c["metricKey"] for c in charts if c["type"] == "BAR"]
+    assert bars[:2] == ["final/fid_mnist", "eval/fid_mnist"] and "final/is_mnist" in bars
+    (image,) = [c for c in charts if c["type"] == "IMAGE"]
+    assert image["imageKeys"] == ["samples"] and image["step"] == 1300

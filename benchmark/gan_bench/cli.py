@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Optional
 
 import click
@@ -362,11 +363,22 @@ def ui_cmd(
     source: str = typer.Argument(..., help="Suite YAML (e.g. suites/quickstart.yaml) or a run output dir (e.g. runs/quickstart), also a moved or unpacked copy."),
     port: int = typer.Option(5000, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (127.0.0.1: this machine only)."),
+    screenshots: Optional[str] = typer.Option(None, "--screenshots", help="Save the README's UI screenshots into this folder (headless chromium, Playwright from the dev extra), then stop."),
 ) -> None:
     """Start the MLflow UI on a suite's store (job execution off) and print the URL of its experiment."""
-    from gan_bench.ui import serve
+    from gan_bench.report.collect import resolve_source
+    from gan_bench.ui import serve, tour
 
-    raise typer.Exit(serve(source, host=host, port=port, announce=lambda line: print(line, flush=True)))
+    then = None
+    if screenshots:
+        suite, _ = resolve_source(source)
+
+        def then(url: str, uri: str) -> None:
+            for path in tour(url, uri, suite, Path(screenshots)):
+                print(f"screenshot: {path}", flush=True)
+
+    raise typer.Exit(serve(source, host=host, port=port, then=then,
+                           announce=lambda line: print(line, flush=True)))
 
 
 @app.command("perf")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from gan_bench import ui
@@ -192,9 +193,7 @@ class Runner:
         self.tracker = Tracker(self.tracking_uri, s.name,
                                tags={"suite": s.name, "dataset": s.dataset.name,
                                      "objective": self.objective_key, "direction": self.direction})
-        final_keys = self._final_record_keys()
-        self.tracker.describe_experiment(ui.suite_note(s, self.command),
-                                         ui.default_views(self.objective_key, final_keys))
+        ui.describe(self.tracker, s, self.command)
         self.datasets = ui.dataset_inputs(s, self.data)
         from gan_bench.tracking import git_commit
 
@@ -206,14 +205,6 @@ class Runner:
         closed = self.tracker.close_orphans()
         if closed:
             self.progress.message(f"marked {closed} MLflow run(s) of dead processes FAILED (orphaned)")
-
-    def _final_record_keys(self) -> list[str]:
-        """Record keys of the finalists' metrics (objective first): the summary columns."""
-        m = self.suite.metrics
-        keys = [self.objective_key]
-        for metric in dict.fromkeys([self.objective, *m.final]):
-            keys += [k for k in self.evaluator.records(metric) if k not in keys]
-        return keys
 
     def _check_store_files(self) -> None:
         """Refuse a local store that is an empty (0-byte) file while the other store holds runs:
@@ -366,8 +357,10 @@ class Runner:
         records = [{k[len("final/"):]: v for k, v in r["metrics"].items() if k.startswith("final/")}
                    for r in finals]
         higher = self.direction == "maximize"
+        keys = {k for m in dict.fromkeys([self.objective, *self.suite.metrics.final])
+                for k in self.evaluator.records(m)}
         parent.log_metrics(ui.summary_metrics(study.study.get_trials(deepcopy=False),
-                                              records, self.objective_key, higher), 0)
+                                              records, self.objective_key, higher, keys), 0)
         figures = ui.study_figures(gan.name, study.study.get_trials(deepcopy=False), records,
                                    self.objective_key, higher)
         for name, fig in figures.items():
@@ -377,7 +370,30 @@ class Runner:
         scored = [r for r in finals if key in r["metrics"]]
         if scored:
             best = (max if higher else min)(scored, key=lambda r: r["metrics"][key])
+            self._best_samples_to_parent(best, parent)
             self._register_best(gan, best)
+
+    def _best_samples_to_parent(self, best: dict[str, Any], parent: Any) -> None:
+        """The best finalist's last sample grid on the parent, under the same image key and
+        step: the UI's image grid then shows one grid per GAN with the parents collapsed."""
+        import tempfile
+
+        from PIL import Image
+
+        names = [f.path for f in self.tracker.client.list_artifacts(best["run_id"], "images")
+                 if f.path.endswith(".png") and "/samples+step+" in f.path]
+        if not names:
+            return
+        name = max(names, key=lambda n: int(n.split("+")[2]))
+        step = int(name.split("+")[2])
+        if any(f.path.startswith(f"images/samples+step+{step}+")
+               for f in self.tracker.client.list_artifacts(parent.run_id, "images")):
+            return  # a rerun that added nothing: the parent already shows it
+        with tempfile.TemporaryDirectory(prefix="gan-bench-grid-") as tmp:
+            local = self.tracker.client.download_artifacts(best["run_id"], name, tmp)
+            with Image.open(local) as img:
+                picture = np.asarray(img.convert("RGB") if img.mode not in ("L", "RGB") else img)
+        parent.log_stepped_image(picture, "samples", step)
 
     def _register_best(self, gan: Any, run: dict[str, Any]) -> None:
         found = self.tracker.client.search_logged_models(

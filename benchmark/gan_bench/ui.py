@@ -10,7 +10,7 @@ The runner records; this module decides the names and summaries a user compares 
   `final s1000 <- t3` (a finalist: seed 1000 of trial 3's setting); a parent is the GAN's name.
 - a parent run carries its study's summary as metrics, so the collapsed runs table and a bar
   chart grouped by GAN compare variants directly: `eval/<objective>` the best search value,
-  `final/<record>` the finalists' mean with `final/<record>_ci_low` / `_ci_high` (95% bootstrap,
+  `final/<record>` the finalists' mean with `final_ci/<record>_low` / `_high` (95% bootstrap,
   as the report), `search/complete|pruned|failed`, `search/best_lr_ratio`, `search/best_k`, ...
 - the experiment opens in Model training mode with the suite's description as its note, and a
   runs-table view (`VIEW_KEY`) that shows those columns; `gan-bench ui` links to it.
@@ -128,8 +128,8 @@ def suite_note(suite: Any, command: str) -> str:
         "",
         "Each GAN is a parent run (its Optuna study); expand it for its search trials and "
         "finalists. A parent's metrics summarise its study: `eval/<objective>` is the best "
-        "search value, `final/<metric>` the finalists' mean with `_ci_low` / `_ci_high` (95% "
-        "bootstrap), `search/*` the trial counts and the best lr_ratio and k.",
+        "search value, `final/<metric>` the finalists' mean, `final_ci/<metric>_low` / `_high` "
+        "its 95% bootstrap interval, `search/*` the trial counts and the best lr_ratio and k.",
         "Metric groups: `train/` losses and D outputs, `opt/` gradient norms, `eval/` scores at "
         "each evaluation, `final/` the finalists' scores, `perf/` time, `system/` the machine.",
         "`gan-bench report` writes the leaderboard with tests and figures; the `summary` run "
@@ -146,9 +146,12 @@ def user() -> str:
 # ----------------------------------------------------------------------------- summaries
 
 def summary_metrics(trials: Sequence[Any], finals: Sequence[Mapping[str, float]],
-                    objective_key: str, higher: bool) -> dict[str, float]:
+                    objective_key: str, higher: bool,
+                    records: Sequence[str] | None = None) -> dict[str, float]:
     """A GAN's parent-run metrics from its Optuna trials (frozen trials) and its finalists'
-    final records ({record key: value} per finalist)."""
+    final records ({record key: value} per finalist; `records`: the keys to summarise, e.g.
+    not a record's extras such as modes_captured_n_modes; default all). CIs go under
+    `final_ci/` (their own chart section)."""
     from gan_bench.report.stats import bootstrap_ci
 
     out: dict[str, float] = {}
@@ -167,7 +170,7 @@ def summary_metrics(trials: Sequence[Any], finals: Sequence[Mapping[str, float]]
                 out[f"search/best_{name}"] = float(best.params[name])
         if "lr_ratio" in best.params:
             out["search/best_log10_lr_ratio"] = math.log10(best.params["lr_ratio"])
-    keys = sorted({k for f in finals for k in f})
+    keys = sorted({k for f in finals for k in f if records is None or k in records})
     for key in keys:
         values = [f[key] for f in finals if key in f and math.isfinite(f[key])]
         if not values:
@@ -175,10 +178,11 @@ def summary_metrics(trials: Sequence[Any], finals: Sequence[Mapping[str, float]]
         out[f"final/{key}"] = sum(values) / len(values)
         ci = bootstrap_ci(values)
         if ci is not None:
-            out[f"final/{key}_ci_low"], out[f"final/{key}_ci_high"] = ci
+            out[f"final_ci/{key}_low"], out[f"final_ci/{key}_high"] = ci
     if finals:
         out["final/seeds"] = len(finals)
-    return out
+    # summaries for reading and charting: 5 significant digits (the runs hold the raw values)
+    return {k: float(f"{v:.5g}") for k, v in out.items()}
 
 
 def study_figures(gan: str, trials: Sequence[Any], finals: Sequence[Mapping[str, float]],
@@ -323,26 +327,77 @@ def publish_summary(tracking_uri: str, data: Any, report: Path) -> str:
 
 # ----------------------------------------------------------------------------- the runs view
 
-def default_views(objective_key: str, final_keys: Sequence[str]) -> dict[str, Any]:
-    """{VIEW_KEY: the runs-table view state the experiment link opens}: parents expanded,
-    summary columns selected. The state is what the UI's own "Share" button stores (an
-    experiment tag `mlflow.sharedViewState.<key>`, plain JSON accepted)."""
+def default_views(objective_key: str, final_keys: Sequence[str],
+                  final_step: int | None = None) -> dict[str, Any]:
+    """{VIEW_KEY: the view state the experiment link opens}: the same JSON the UI's own "Share"
+    button stores (an experiment tag `mlflow.sharedViewState.<key>`; plain JSON is accepted).
+
+    Runs table: the study summaries first (a parent's finalists' mean and CI of the objective,
+    its best search value and setting, trial counts), then each trial's state, lr_ratio and k,
+    then the other final metrics' headlines. Charts: a "Compare GANs" section (bar charts of
+    the parents' summaries, one bar per visible run) and a "Samples" image grid at the last
+    iteration (`final_step`, step slider over every evaluation); MLflow adds its own sections
+    (eval/, final/, train/, ... by prefix) after them.
+    """
     metric = lambda key: f"metrics.`{key}`"  # noqa: E731
-    columns = [metric(f"eval/{objective_key}")]
-    for key in final_keys:
-        columns += [metric(f"final/{key}")]
-    columns += [metric("search/best_lr_ratio"), metric("search/best_k"),
-                metric("search/complete"), metric("search/pruned"),
-                "tags.`state`", "params.`lr_ratio`", "params.`k`", "params.`lr_g`"]
-    return {VIEW_KEY: {"selectedColumns": columns,
-                       "orderByKey": "attributes.start_time", "orderByAsc": True}}
+    columns = [metric(f"final/{objective_key}"), metric(f"final_ci/{objective_key}_low"),
+               metric(f"final_ci/{objective_key}_high"), metric(f"eval/{objective_key}"),
+               metric("search/best_lr_ratio"), metric("search/best_k"),
+               metric("search/complete"), metric("search/pruned"), metric("search/failed"),
+               "tags.`state`", "params.`lr_ratio`", "params.`k`", "params.`lr_g`"]
+    columns += [metric(f"final/{key}") for key in final_keys if key != objective_key]
+    widths = {c: 150 if "_ci/" in c or "search/" in c else 120 for c in columns}
+    sections = [{"uuid": "gan-bench-compare", "name": "Compare GANs (parent runs: study summaries)"},
+                {"uuid": "gan-bench-samples", "name": "Samples"}]
+    sections = [{**sec, "display": True, "isReordered": True, "deleted": False,
+                 "isGenerated": False} for sec in sections]
+    bars = [f"final/{objective_key}", f"eval/{objective_key}", "search/best_lr_ratio",
+            "search/best_k", *[f"final/{k}" for k in final_keys if k != objective_key]]
+    charts: list[dict[str, Any]] = [
+        {"uuid": f"gan-bench-bar-{i}", "type": "BAR", "metricKey": key, "displayName": key,
+         "metricSectionId": "gan-bench-compare", "isGenerated": False, "deleted": False,
+         "runsCountToCompare": 50} for i, key in enumerate(bars)]
+    charts.append({"uuid": "gan-bench-samples-grid", "type": "IMAGE", "imageKeys": ["samples"],
+                   "step": int(final_step or 0), "showRunParams": False,
+                   "metricSectionId": "gan-bench-samples", "isGenerated": False,
+                   "deleted": False, "runsCountToCompare": 50})
+    return {VIEW_KEY: {"selectedColumns": columns, "columnOrder": columns, "columnWidths": widths,
+                       "orderByKey": "attributes.start_time", "orderByAsc": True,
+                       "runsHiddenMode": "SHOW_ALL", "hideEmptyCharts": True,
+                       "useGroupedValuesInCharts": True, "compareRunCharts": charts,
+                       "isAccordionReordered": True,
+                       "compareRunSections": sections}}
+
+
+def view_keys(suite: Any) -> tuple[str, list[str]]:
+    """(objective record key, [objective key, each final metric's headline]) of a suite."""
+    from gan_bench.metrics.evaluate import Evaluator
+
+    m, ds = suite.metrics, suite.dataset
+    ev = Evaluator(ds.name, real_split=ds.eval_split, metrics=[m.objective, *m.final],
+                   n_real=m.n_real, dataset_options=dict(ds.options))
+    objective = ev.objective_key(m.objective, m.objective_record)
+    keys = [objective]
+    for metric in m.final:
+        if (key := ev.primary(metric)) not in keys:
+            keys.append(key)
+    return objective, keys
+
+
+def describe(tracker: Any, suite: Any, command: str) -> None:
+    """The experiment's kind (Model training), note and runs view, from the suite."""
+    objective, keys = view_keys(suite)
+    tracker.describe_experiment(suite_note(suite, command),
+                                default_views(objective, keys, suite.budget.iterations))
 
 
 # ----------------------------------------------------------------------------- gan-bench ui
 
 def experiment_url(base: str, experiment_id: str, views: bool = True) -> str:
-    query = f"?viewStateShareKey={VIEW_KEY}" if views else ""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}{query}"
+    """The experiment's runs table in Model training mode (MLflow 3 opens experiments in its
+    GenAI mode otherwise), with gan-bench's view when `views`."""
+    query = "workflowType=machine_learning" + (f"&viewStateShareKey={VIEW_KEY}" if views else "")
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
 
 
 def _free_port(host: str) -> int:
@@ -369,6 +424,37 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float) -> None:
     raise GanBenchError(f"mlflow server did not answer {base}/health within {timeout:.0f} s")
 
 
+def tour(url: str, uri: str, suite: Any, out_dir: Path) -> list[Path]:
+    """Screenshots of the suite in the UI (ui_tour.screenshot_tour) into `out_dir`: the first
+    GAN expanded, its first finished search trial's metrics, its parent's overview."""
+    from gan_bench.tracking import Tracker
+    from gan_bench.ui_tour import screenshot_tour
+
+    reader = Tracker(uri, suite.name, read_only=True)
+    parents = reader.find_runs("tags.stage = 'study'")
+    gan = suite.resolved_gans()[0].name
+    parent = next(r for r in parents if r["tags"].get("gan") == gan)
+    trials = reader.find_runs(f"tags.stage = 'search' and tags.gan = '{gan}' and "
+                              "attributes.status = 'FINISHED'")
+    return screenshot_tour(url, Path(out_dir), gan, {"parent": parent["run_id"],
+                                                      "trial": trials[-1]["run_id"]})
+
+
+def _describe_if_missing(uri: str, suite: Any) -> None:
+    """A store made before gan-bench described its experiment (or by another tool) opens in
+    Model training mode with the summary view too: its experiment tags are set once."""
+    from gan_bench.tracking import KIND_TAG, Tracker
+
+    reader = Tracker(uri, suite.name, read_only=True)
+    tags = reader.client.get_experiment(reader.experiment_id).tags
+    if KIND_TAG in tags:
+        return
+    runs = reader.find_runs("tags.stage = 'study'", max_results=1)
+    command = (runs[0]["tags"].get("mlflow.source.name") or runs[0]["tags"].get("command")
+               if runs else None) or "gan-bench run"
+    describe(Tracker(uri, suite.name), suite, command)
+
+
 def server_command(out: Path, host: str, port: int) -> list[str]:
     """`mlflow server` on a run folder's store, serving `mlflow-artifacts:` URIs from its
     `mlartifacts/` folder (wherever the folder is now)."""
@@ -381,11 +467,12 @@ def server_command(out: Path, host: str, port: int) -> list[str]:
 
 
 def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 5000,
-          timeout: float = 120.0, announce: Any = print) -> int:
+          timeout: float = 120.0, announce: Any = print, then: Any = None) -> int:
     """Start the MLflow UI on a suite's store, print the experiment's URL, wait for Ctrl-C.
 
     Job execution off (MLflow 3's job workers take ~2.4 GB and a benchmark store has no jobs);
-    a remote tracking URI is not served here: its URL is printed.
+    a remote tracking URI is not served here: its URL is printed. `then(url, uri)`: called
+    once the server answers, after which the server stops (screenshots).
     """
     from gan_bench.errors import UserInputError
     from gan_bench.report.collect import resolve_source
@@ -399,8 +486,9 @@ def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 5000,
             return 0
         raise UserInputError(f"{suite.tracking_uri}: gan-bench ui serves a local sqlite store "
                              "only; start `mlflow server` on this store yourself")
-    exp = Tracker(f"sqlite:///{(out / 'mlflow.db').resolve()}", suite.name,
-                  read_only=True).experiment_id
+    uri = f"sqlite:///{(out / 'mlflow.db').resolve()}"
+    exp = Tracker(uri, suite.name, read_only=True).experiment_id
+    _describe_if_missing(uri, suite)
     port = port or _free_port(host)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
            "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -410,6 +498,9 @@ def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 5000,
     try:
         _wait_healthy(base, proc, timeout)
         announce(f"MLflow UI: {experiment_url(base, exp)}")
+        if then is not None:
+            then(experiment_url(base, exp), uri)
+            return 0
         announce("(Ctrl-C stops the server)")
         return proc.wait()
     except KeyboardInterrupt:
