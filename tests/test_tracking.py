@@ -66,6 +66,25 @@ def test_uri_helpers_and_git_sha(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?|unknown", git_sha())
 
 
+def test_git_sha_is_dirty_for_code_changes_only(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "benchmark").mkdir()
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "benchmark" / "code.py").write_text("x = 1\n")
+    (tmp_path / "reports" / "r.md").write_text("old\n")
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init")
+    clean = git_sha(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{7,40}", clean)
+    (tmp_path / "reports" / "r.md").write_text("regenerated\n")  # a report: still clean
+    assert git_sha(tmp_path) == clean
+    (tmp_path / "benchmark" / "code.py").write_text("x = 2\n")  # code: dirty
+    assert git_sha(tmp_path) == clean + "-dirty"
+
+
 def test_import_gan_bench_does_not_import_mlflow():
     code = "import sys, gan_bench; print('mlflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

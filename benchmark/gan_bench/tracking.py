@@ -128,16 +128,24 @@ def ui_command(uri: str, output_dir: Path | None = None) -> str:
     return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
 
 
-def git_sha() -> str:
-    """Short sha of the checkout holding this package, "-dirty" appended if tracked files have
-    changes (untracked files such as run outputs and reports do not count).
+# What decides a run's numbers: changes here make a sha "-dirty"; edited reports, READMEs and
+# tests do not (a session regenerating reports/ before committing them is not running other code).
+CODE_PATHS = ("benchmark", "suites", "pyproject.toml", "constraints.txt", "Makefile")
+
+
+def git_sha(root: Path | None = None) -> str:
+    """Short sha of the checkout holding this package (or `root`), "-dirty" appended if tracked
+    files under CODE_PATHS have changes (reports, docs, tests and untracked run outputs do not
+    count).
 
     "unknown" when the package is not in a git checkout (or git is missing).
     """
-    here = Path(__file__).resolve().parent
+    here = Path(root) if root is not None else Path(__file__).resolve().parent
     try:
-        sha = _git(here, "rev-parse", "--short", "HEAD")
-        dirty = _git(here, "status", "--porcelain", "--untracked-files=no")
+        top = Path(_git(here, "rev-parse", "--show-toplevel"))
+        sha = _git(top, "rev-parse", "--short", "HEAD")
+        dirty = _git(top, "status", "--porcelain", "--untracked-files=no", "--",
+                     *[p for p in CODE_PATHS if (top / p).exists()])
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
