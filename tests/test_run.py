@@ -146,9 +146,15 @@ def test_smoke_suite_mlflow_structure(smoke_run):
 
 
 def test_rerun_adds_nothing(smoke_run):
+    from mlflow.tracking import MlflowClient
+
     suite, outcome = smoke_run
     again = Runner(suite).run()
     assert again.new_trials == 0 and again.new_finalists == 0
+    client = MlflowClient(outcome.tracking_uri, registry_uri=outcome.tracking_uri)
+    for gan in suite.gans:  # the same best finalist: no new model version
+        assert [int(v.version) for v in client.search_model_versions(
+            f"name = '{suite.name}.{gan.name}'")] == [1]
     runs = _runs(outcome.tracking_uri, suite.name)
     assert len([r for r in runs if r.data.tags.get("stage") == "study"]) == len(suite.gans)
 

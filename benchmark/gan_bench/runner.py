@@ -402,6 +402,8 @@ class Runner:
         if not found:
             return
         name = f"{self.suite.name}.{gan.name}"
+        if self.tracker.alias_run(name, "best") == run["run_id"]:
+            return  # a rerun that changed nothing: no new version
         version = self.tracker.register_model(
             name, f"models:/{found[0].model_id}", run["run_id"], "best",
             description=f"Generator of {gan.name} in suite {self.suite.name}: the best finalist "

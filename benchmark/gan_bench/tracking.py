@@ -425,6 +425,14 @@ class Tracker:
             _call("tag the experiment", self.client.set_experiment_tag, self.experiment_id, key,
                   value)
 
+    def alias_run(self, name: str, alias: str) -> str | None:
+        """Run id of the model version that `alias` of registered model `name` points to; None
+        when there is no such model or alias."""
+        try:
+            return self.client.get_model_version_by_alias(name, alias).run_id
+        except MlflowException:
+            return None
+
     def register_model(self, name: str, model_uri: str, run_id: str, alias: str,
                        description: str = "") -> str:
         """A new version of registered model `name` from `model_uri` (created if missing),
