@@ -21,13 +21,19 @@ def test_tiny_pacgan_ring8_suite_reports_next_to_table_1(tmp_path):
         "gans=[{name: gan, arch: toy_mlp, loss: non_saturating, arch_options: {nets: pacgan, "
         "size: tiny}, train: {batch_size: 100}, search: {lr_ratio: 1.0, k: 1}}, {name: pacgan2, "
         "arch: toy_mlp, loss: non_saturating, arch_options: {nets: pacgan, pack: 2, size: tiny}, "
-        "train: {batch_size: 200}, search: {lr_ratio: 1.0, k: 1}}]"])
+        "train: {batch_size: 200}, search: {lr_ratio: 1.0, k: 1}}, {name: gan_searched, "
+        "arch: toy_mlp, loss: non_saturating, arch_options: {nets: pacgan, size: tiny}, "
+        "train: {batch_size: 100}}]", "budget.trials=2"])
     outcome = Runner(suite).run()
-    assert [g.complete for g in outcome.gans] == [1, 1] and outcome.new_finalists == 4
+    # the fixed rows run one trial beside the searched arm's two
+    assert [g.complete for g in outcome.gans] == [1, 1, 2] and outcome.new_finalists == 6
     markdown = render(collect(tmp_path, ladder_rows=False))[0]
     assert "## Mode coverage next to the published numbers" in markdown
     assert "| pacgan2 | 2 |" in markdown and "7.9 +- 0.1" in markdown  # ours, then PacGAN's
     assert "**modes_captured** by iteration:" in markdown and "| GAN | 10 | 20 |" in markdown
+    assert "### Searching lr_ratio and k: each row against its published setting" in markdown
+    assert "| gan | lr_ratio " in markdown  # gan_searched next to gan, with the ratio it found
+    assert "**control** (nothing searched: the paper's fixed setting, 1 trial(s))" in markdown
 
 
 def test_tiny_mnist_cpu_suite_pairs_its_arms(tmp_path):
