@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from gan_bench.report.arms import arm_pairs
 from gan_bench.report.data import GanRecord, ReportData
 from gan_bench.report.published import SOURCE, published_row
 from gan_bench.report.stats import ALPHA, _pvalue, holm
@@ -109,9 +110,7 @@ def _shift(base: GanRecord, searched: GanRecord, key: str, scale: float = 1.0) -
 
 def searched_section(gans: Sequence[GanRecord]) -> list[str]:
     """Each `<row>_searched` next to `<row>` on every mode metric; [] without such pairs."""
-    by_name = {g.name: g for g in gans}
-    pairs = [(by_name[g.name[: -len(SEARCHED)]], g) for g in gans
-             if g.name.endswith(SEARCHED) and g.name[: -len(SEARCHED)] in by_name]
+    pairs = [(p.control, p.searched) for p in arm_pairs(gans)]  # `<row>_searched` with `<row>`
     if not pairs:
         return []
     keys = (("modes_captured", "modes", 1.0), ("high_quality_share", "high quality %", 100.0),
