@@ -254,7 +254,7 @@ MALFORMED = [
      "gans[0].arch_options.pack: batch_size 64 is not a multiple of pack 3"),
     ("duplicate names", "gans.1.name", "toy_ns",
      "gans[1].name: 'toy_ns' is also the name of gans[0]"),
-    ("bad name", "name", "my suite", "name: must match"),
+    ("bad name", "name", "my suite", "name: 'my suite' is not a name"),
     ("unknown sampler", "sampler.name", "cmaes", "sampler.name: must be one of 'tpe', 'random'"),
     ("bad device", "device", "gpu", "device: must match"),
     ("lr_d with searched ratio", "train.lr_d", 1e-4, "gans[0].train.lr_d: fixes D's learning rate"),
@@ -294,8 +294,8 @@ MALFORMED = [
     ("dataset option sigma nan", "dataset.options", {"sigma": float("nan")},
      "dataset.options.sigma: must be a finite number > 0"),
     ("batch_size past memory", "search.batch_size", 10**12,
-     "gans[0] (toy_ns) batch_size: 1000000000000 samples of shape (2,) as float32 take 8 TB, more "
-     "than 50% of this machine's memory"),
+     "gans[0] (toy_ns) batch_size: 1000000000000 samples of shape (2,) in one training step "
+     "(batch and the activations of G and D) take"),
     ("n_fake_search past memory", "metrics.n_fake_search", 10**12,
      "metrics.n_fake_search: 1000000000000 samples of shape (2,) as float32 take 8 TB"),
     ("dataset n past memory", "dataset.options", {"n": 10**12}, "dataset.options.n: 1000000000000"),

@@ -334,9 +334,14 @@ def run_cmd(
             path = write_files(data, Path("reports") / data.suite)
             out.print(f"report: {path} (regenerate: gan-bench report {outcome.output_dir})")
             publish_summary(outcome.tracking_uri, data, path)
+        except UserInputError:  # a damaged store: the same one line as `gan-bench report`, exit 2
+            raise
         except Exception as exc:  # the runs are recorded; a report problem must not hide that
-            err.print(f"report not written ({type(exc).__name__}: {exc}); the runs are intact: "
-                      f"gan-bench report {outcome.output_dir}", markup=False)
+            first = (str(exc).splitlines() or [""])[0][:300]
+            err.print(f"error: report not written ({type(exc).__name__}: {first}); the runs are "
+                      f"intact: gan-bench report {outcome.output_dir}", markup=False,
+                      highlight=False, soft_wrap=True)
+            sys.exit(1)
 
 
 @app.command("report")

@@ -32,6 +32,8 @@ The runner then adds iterations / epochs and eval_every from `budget`, `device` 
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import math
 import re
 from dataclasses import dataclass, fields
@@ -45,6 +47,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
                       model_validator)
 
 from gan_bench.errors import UserInputError
+from gan_bench.names import name_problem
 from gan_bench.registry import (ARCHITECTURES, DATASETS, LOSSES, METRICS, PENALTIES, PRESETS,
                                 Registry)
 from gan_bench.train.config import GanSpec, TrainConfig
@@ -55,7 +58,6 @@ __all__ = [
     "MetricsSpec", "FinalistsSpec", "ResolvedGan", "TRAIN_KEYS", "INT_PARAMS",
 ]
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 # Set by the suite elsewhere (budget, device, finalist seeds), so not allowed in `train`.
 NOT_IN_TRAIN = ("iterations", "epochs", "seed", "device", "eval_every")
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in NOT_IN_TRAIN)
@@ -144,14 +146,31 @@ def _fixed(value: Any) -> int | float:
                          f"{{choices: [...]}} (got {_got(value)})") from None
 
 
-def _not_bool(value: Any) -> Any:
-    """YAML's `true` is not the count 1 (pydantic's lax ints would take it as 1)."""
+def _strict_int(value: Any) -> Any:
+    """YAML's `true` is not the count 1, nor is the string "2" the count 2 (pydantic's lax ints
+    would take both): a count is written as a number."""
     if isinstance(value, bool):
         raise ValueError(f"must be an integer, not {str(value).lower()}")
+    if isinstance(value, str):
+        quoted = value.strip().lstrip("+-").isdigit()
+        raise ValueError(f"must be an integer, not the string {_got(value)} (drop the quotes)"
+                         if quoted else f"must be an integer (got {_got(value)})")
     return value
 
 
-Int = Annotated[int, BeforeValidator(_not_bool)]  # ints as pydantic reads them, bools refused
+Int = Annotated[int, BeforeValidator(_strict_int)]  # ints as pydantic reads them, no bool or str
+
+
+def _name(value: Any) -> Any:
+    """Suite and GAN names: one rule (gan_bench.names), safe as a folder and a store's name."""
+    if isinstance(value, str):
+        problem = name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+Name = Annotated[str, BeforeValidator(_name)]
 
 
 Number = Annotated[Union[int, float], PlainValidator(_number)]
@@ -288,6 +307,10 @@ def _check_train(train: dict[str, Any]) -> dict[str, Any]:
         kind = getattr(hint, "__name__", str(hint))
         if isinstance(value, bool) and bool not in (hint, *get_args(hint)):
             raise _KeyProblem(key, f"must be {kind} (got {_got(value)})")
+        if (isinstance(value, str) and int in (hint, *get_args(hint))
+                and str not in get_args(hint) and value.strip().lstrip("+-").isdigit()):
+            raise _KeyProblem(key, f"must be an integer, not the string {_got(value)} "
+                                   "(drop the quotes)")
         try:
             out[key] = TypeAdapter(hint).validate_python(value)
         except ValidationError:
@@ -329,7 +352,7 @@ class DatasetSpec(_Model):
 class GanEntry(_Model):
     """One GAN of the suite: a preset, or arch + loss (+ penalty), with overrides."""
 
-    name: str | None = Field(None, pattern=NAME_PATTERN)  # None: preset, else arch_loss[_penalty]
+    name: Name | None = None  # None: the preset's name, else arch_loss[_penalty]
     preset: str | None = None  # a paper's setting (gan-bench list presets); None: give arch + loss
     arch: str | None = None  # None: the preset's architecture
     loss: str | None = None  # None: the preset's loss
@@ -475,7 +498,7 @@ class FinalistsSpec(_Model):
 class Suite(_Model):
     """A benchmark suite: one dataset, several GANs, one search protocol, one scoring protocol."""
 
-    name: str = Field(pattern=NAME_PATTERN)  # no default: names the output dir and the studies
+    name: Name  # no default: names the output dir, the experiment and the studies
     description: str = ""  # free text for reports
     dataset: DatasetSpec  # no default: what the suite is about
     gans: list[GanEntry] = Field(min_length=1)  # no default: the GANs under comparison
@@ -680,25 +703,49 @@ def _metric_problems(suite: Suite) -> list[str]:
 
 
 def _memory_problems(suite: Suite) -> list[str]:
-    """Sample counts and batch sizes whose float32 samples alone exceed preflight.MEMORY_SHARE
-    of the machine's memory: they could never be generated, let alone scored."""
+    """Sample counts and batch sizes that cannot fit in preflight.MEMORY_SHARE of the machine's
+    memory: float32 samples alone (they could never be generated, let alone scored), and for a
+    batch what one training step holds, the batch plus the activations of G and D at that
+    batch (models.base.activation_bytes_per_sample): a batch of 10**9 points is 8 GB of input
+    but terabytes of activations, and would fail at the first trial after the stores exist."""
     from gan_bench.preflight import memory_problem
 
     shape = tuple(DATASETS.get(suite.dataset.name).shape)
     per_sample = 4 * math.prod(shape)  # float32: how G's samples and training batches are held
     m = suite.metrics
-    sizes = [("metrics.n_fake_search", m.n_fake_search), ("metrics.n_fake", m.n_fake),
-             ("metrics.n_real", m.n_real), ("dataset.options.n", suite.dataset.options.get("n"))]
+    sizes = [("metrics.n_fake_search", m.n_fake_search, per_sample, "as float32 take"),
+             ("metrics.n_fake", m.n_fake, per_sample, "as float32 take"),
+             ("metrics.n_real", m.n_real, per_sample, "as float32 take"),
+             ("dataset.options.n", suite.dataset.options.get("n"), per_sample, "as float32 take")]
     for i, gan in enumerate(suite.resolved_gans()):
         batch = gan.search.get("batch_size") or gan.trial_train().get("batch_size")
         values = batch.values() if isinstance(batch, (Range, Choices)) else [batch]
-        sizes.append((f"gans[{i}] ({gan.name}) batch_size", max(v or 0 for v in values)))
+        step = per_sample + _step_bytes(gan.spec, shape)
+        sizes.append((f"gans[{i}] ({gan.name}) batch_size", max(v or 0 for v in values), step,
+                      "in one training step (batch and the activations of G and D) take"))
     problems = []
-    for path, n in sizes:
-        problem = memory_problem(n * per_sample) if isinstance(n, int) else None
+    for path, n, each, what in sizes:
+        problem = memory_problem(n * each) if isinstance(n, int) else None
         if problem is not None:
-            problems.append(f"{path}: {n} samples of shape {shape} as float32 take {problem}")
+            problems.append(f"{path}: {n} samples of shape {shape} {what} {problem}")
     return problems
+
+
+@functools.lru_cache(maxsize=64)
+def _step_bytes_cached(arch: str, shape: tuple[int, ...], options: str) -> int:
+    from gan_bench.models.base import activation_bytes_per_sample
+
+    return activation_bytes_per_sample(arch, shape, **json.loads(options))
+
+
+def _step_bytes(spec: GanSpec, shape: tuple[int, ...]) -> int:
+    """Activation bytes per sample of one step (0 when the nets cannot be built: that problem
+    is reported by the architecture check)."""
+    try:
+        return _step_bytes_cached(spec.arch, shape,
+                                  json.dumps(dict(spec.arch_options), sort_keys=True))
+    except (UserInputError, ValueError, TypeError):
+        return 0
 
 
 def _store_problems(suite: Suite) -> list[str]:
@@ -863,6 +910,9 @@ def parse_suite(data: Any, source: str = "<suite>", overrides: Sequence[str] = (
         got = "an empty file" if data is None else _got(data)
         raise SuiteError([f"{source}: the top level must be a mapping of keys (got {got})"], source)
     data = apply_overrides(data, overrides)
+    text = _text_problems(data)
+    if text:  # before anything else reads a value that cannot be written anywhere
+        raise SuiteError(text, source)
     _load_builtins()
     try:
         suite = Suite.model_validate(data)
@@ -872,6 +922,34 @@ def parse_suite(data: Any, source: str = "<suite>", overrides: Sequence[str] = (
     if problems:
         raise SuiteError(problems, source)
     return suite
+
+
+def _text_problems(node: Any, loc: tuple[Any, ...] = ()) -> list[str]:
+    """Strings that are not text: a YAML escape such as "\\uD800" yields a lone surrogate,
+    which no file, JSON record or database column can store (run would fail after creating
+    its stores). Keys and values, at any depth."""
+    def bad(text: str) -> bool:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+
+    problems = []
+    if isinstance(node, str) and bad(node):
+        problems.append(f"{_path(loc)}: contains a lone surrogate ({_got(node)}), which is not "
+                        "text that can be stored; remove the \\uD8xx-\\uDFxx escape")
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str) and bad(key):
+                problems.append(f"{_path(loc) if loc else '<top level>'}: a key contains a lone "
+                                f"surrogate ({_got(key)}), which is not text that can be stored")
+                continue
+            problems += _text_problems(value, (*loc, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            problems += _text_problems(value, (*loc, i))
+    return problems
 
 
 class _SuiteLoader(yaml.SafeLoader):

@@ -27,6 +27,7 @@ import torch
 from gan_bench import ui
 from gan_bench.cache import atomic_write_json, sha256_file
 from gan_bench.images import image_grid, points_image
+from gan_bench.keys import KEY_TAG, finalist_key, finalist_key_problem
 from gan_bench.procs import cpu_model
 from gan_bench.progress import Progress_
 from gan_bench.train import Callback, TrainConfig, Trainer, TrainingDiverged
@@ -241,6 +242,17 @@ class Runner:
                 "MLflow store was emptied or replaced; restore it, or use a new output_dir "
                 "(nothing was run)")
 
+    def _check_finalist_keys(self, gan: Any, finals: list[dict[str, Any]]) -> None:
+        """A finished finalist whose key contradicts its own seed or trial: the finalist it
+        really is would be trained again and the one its key names skipped."""
+        from gan_bench.errors import UserInputError
+        from gan_bench.study import study_name
+
+        for run in finals:
+            problem = finalist_key_problem(run, study_name(self.suite.name, gan.name))
+            if problem is not None:
+                raise UserInputError(f"{problem}; nothing was run")
+
     def _out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
 
@@ -272,6 +284,7 @@ class Runner:
             records = study_records(self.storage_url, study_name(self.suite.name, gan.name))
             self._check_store_contents(gan, records,
                                        sum(r["tags"].get("gan") == gan.name for r in searches))
+            self._check_finalist_keys(gan, [r for r in finals if r["tags"].get("gan") == gan.name])
             self.clock.resume(gan.name, sum(r["state"] in ("complete", "pruned") for r in records),
                               sum(r["tags"].get("gan") == gan.name for r in finals))
         timed = self.estimate and self.clock.runs_left() > 0
@@ -454,10 +467,10 @@ class Runner:
         except TrainingDiverged as exc:
             self._trial_failed(gan, study, ticket, run, exc, "diverged", start)
             return
-        except torch.cuda.OutOfMemoryError as exc:
-            self._trial_failed(gan, study, ticket, run, exc, "oom", start)
-            return
         except BaseException as exc:  # Ctrl-C: retried later; a bug of ours: recorded, raised
+            if is_out_of_memory(exc):  # this setting does not fit: a failed trial, not a crash
+                self._trial_failed(gan, study, ticket, run, exc, "oom", start)
+                return
             self._trial_aborted(study, ticket, run, exc)
             raise
         self._trial_done(gan, study, ticket, run, trainer, result, cb, start)
@@ -522,11 +535,11 @@ class Runner:
                 for _, run, _ in made:
                     stack.enter_context(run.system_metrics(SYSTEM_METRICS_S))
                 results = pack.fit()
-        except torch.cuda.OutOfMemoryError as exc:
-            for ticket, (_, run, _) in zip(tickets, made):
-                self._trial_failed(gan, study, ticket, run, exc, "oom", start)
-            return
         except BaseException as exc:  # Ctrl-C: retried later; a bug of ours: recorded, raised
+            if is_out_of_memory(exc):
+                for ticket, (_, run, _) in zip(tickets, made):
+                    self._trial_failed(gan, study, ticket, run, exc, "oom", start)
+                return
             for ticket, (_, run, _) in zip(tickets, made):
                 self._trial_aborted(study, ticket, run, exc)
             raise
@@ -622,8 +635,8 @@ class Runner:
 
     def _claim_finalist(self, gan: Any, study: Any, trial: Any, seed: int) -> str | None:
         """The finalist's key when this process may train it now, else None."""
-        key = f"{study.name}/final/trial-{trial.number}/seed-{seed}"
-        taken = self.tracker.find_runs(f"tags.`gan_bench.key` = '{key}'")
+        key = finalist_key(study.name, trial.number, seed)
+        taken = self.tracker.find_runs(f"tags.`{KEY_TAG}` = '{key}'")
         if any(r["status"] in ("RUNNING", "FINISHED") for r in taken):
             return None
         # Atomic claim in the shared storage: of two workers here at once, one trains it. The
@@ -638,7 +651,7 @@ class Runner:
     def _finalist_run(self, gan: Any, study: Any, parent: str, trial: Any, rank: int, seed: int,
                       key: str, extra_tags: dict[str, str] | None = None) -> tuple[TrainConfig, Any]:
         cfg = self.train_config(gan, dict(trial.params), seed)
-        tags = {**self._tags(gan, "final", study), "gan_bench.key": key,
+        tags = {**self._tags(gan, "final", study), KEY_TAG: key,
                 "source_trial": str(trial.number)}
         run = self.tracker.start_run(ui.final_name(seed, trial.number), parent_id=parent,
                                      tags=tags, params=self._train_params(gan, cfg))
@@ -648,8 +661,8 @@ class Runner:
         return cfg, run
 
     def _finalist_failed(self, gan: Any, trial: Any, run: Any, exc: BaseException,
-                         start: float) -> None:
-        run.end("FAILED", {"state": "diverged", "fail_reason": str(exc)})
+                         start: float, kind: str = "diverged") -> None:
+        run.end("FAILED", {"state": kind, "fail_reason": str(exc).splitlines()[0][:500]})
         self.clock.done(gan.name, "final")
         self._tick()
         self.progress.trial_end(gan.name, trial.number, "failed", None,
@@ -682,6 +695,11 @@ class Runner:
             except TrainingDiverged as exc:
                 self._finalist_failed(gan, trial, run, exc, start)
                 return 1
+            except RuntimeError as exc:  # CUDA's OutOfMemoryError is a RuntimeError too
+                if not is_out_of_memory(exc):
+                    raise
+                self._finalist_failed(gan, trial, run, exc, start, "oom")
+                return 1
             self._finalist_done(gan, trial, seed, trainer, run, result, start)
         return 1
 
@@ -713,6 +731,11 @@ class Runner:
                 else:
                     self._finalist_done(gan, trial, seed, member, run, result, start, len(made))
         except BaseException as exc:  # Ctrl-C or a bug: every run of the pack still open ends
+            if is_out_of_memory(exc):
+                for _, run in made:
+                    if not run.ended:
+                        self._finalist_failed(gan, trial, run, exc, start, "oom")
+                return len(made)
             for _, run in made:
                 run.__exit__(type(exc), exc, None)
             raise
@@ -798,6 +821,19 @@ class Runner:
                 "iterations", "seed", "device")
         return {**self._spec_params(gan), **{k: r[k] for k in keep},
                 "log10_lr_ratio": round(math.log10(r["lr_ratio"]), 6)}
+
+
+# What torch's CPU allocator says when an allocation fails (the kernel may also kill the
+# process first: validate's memory rule is the first line of defence, this the second).
+_CPU_OOM = ("can't allocate memory", "not enough memory", "out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for an allocation that failed on the device: CUDA's OutOfMemoryError or the CPU
+    allocator's RuntimeError (a trial whose setting does not fit is a failed trial)."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in _CPU_OOM)
 
 
 def _name_params(cfg: TrainConfig) -> dict[str, Any]:

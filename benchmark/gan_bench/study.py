@@ -325,7 +325,7 @@ class GanStudy:
         if retry:
             self._requeue(self.study, self.study._storage.get_trial(ticket.trial._trial_id))
 
-    def failures(self, kinds: tuple[str, ...] = ("diverged", "error")) -> int:
+    def failures(self, kinds: tuple[str, ...] = ("diverged", "error", "oom")) -> int:
         """FAILED trials that count against budget.max_failures (not interrupted or surplus)."""
         return sum(1 for t in self.trials((TrialState.FAIL,))
                    if t.user_attrs.get("failure_kind") in kinds)

@@ -48,6 +48,9 @@ from urllib.request import pathname2url, url2pathname
 # MLflow 3 sends usage telemetry from a background thread; a benchmark on an offline GPU box
 # should not. An explicit MLFLOW_DISABLE_TELEMETRY=false from the user still wins.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Progress bars of artifact downloads would print between gan-bench's own lines (a report
+# that refuses a store must say so in one line).
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import numpy as np  # noqa: E402
 import sqlalchemy.exc  # noqa: E402

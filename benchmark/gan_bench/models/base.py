@@ -286,3 +286,33 @@ def build_models(arch_name: str, data_shape: Sequence[int], **options: Any
     raises UnknownNameError listing the known ones.
     """
     return ARCHITECTURES.get(arch_name)(data_shape, **options)
+
+
+def activation_bytes_per_sample(arch_name: str, data_shape: Sequence[int],
+                                **options: Any) -> int:
+    """Float32 bytes that one sample of a training batch holds in activations: every module's
+    output in one G forward and two D forwards (real and fake), as a D step and a G step keep
+    them for backward. A lower bound of what a step allocates (gradients and the optimizer
+    come on top); measured on CPU with a batch of 2 packs, no gradients."""
+    G, D = build_models(arch_name, data_shape, **options)
+    n = 2 * D.pack
+    total = [0]
+
+    def count(module: nn.Module, inputs: Any, output: Any) -> None:
+        if isinstance(output, Tensor) and not list(module.children()):  # leaves only
+            total[0] += output.numel()
+
+    hooks = [m.register_forward_hook(count) for net in (G, D) for m in net.modules()]
+    try:
+        with torch.no_grad():
+            G.eval(), D.eval()  # BatchNorm in eval mode: no running statistics to update
+            z = G.sample_z(n, generator=torch.Generator().manual_seed(0), device="cpu")
+            y = G.sample_y(n, generator=torch.Generator().manual_seed(0), device="cpu") \
+                if G.conditional else None
+            fake = G(z, y)
+            D(fake)
+            D(fake)  # the real batch: same shape, same activations
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return 4 * total[0] // n

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from gan_bench.errors import UserInputError
+from gan_bench.keys import KEY_TAG, finalist_key_problem
 from gan_bench.report.data import TRIAL_STATES, FinalistRecord, GanRecord, ReportData, TrialRecord
 
 __all__ = ["collect", "resolve_source", "REFERENCES_PATH", "load_references"]
@@ -120,10 +121,32 @@ class _Artifacts:
                 return own
         return path if path.exists() else None
 
+    def expected(self, run: dict[str, Any], rel: str) -> str:
+        """Where artifact `rel` of `run` should be, for messages: a local path when the store
+        keeps its artifacts here, else the artifact URI."""
+        from gan_bench.tracking import ARTIFACTS_FOLDER, PROXY_SCHEME
+
+        uri = run.get("artifact_uri") or ""
+        if urlparse(uri).scheme == PROXY_SCHEME and self.tracker.uri.startswith("sqlite:"):
+            return str(self.out / ARTIFACTS_FOLDER / urlparse(uri).path.lstrip("/") / rel)
+        if urlparse(uri).scheme == "file":
+            return str(Path(url2pathname(urlparse(uri).path)) / rel)
+        return f"{uri.rstrip('/')}/{rel}"
+
+    def _kept_here(self, run: dict[str, Any]) -> bool:
+        """The run's artifacts are files of this machine (a local store's `mlartifacts/` or a
+        file: URI): a missing one is missing, there is nothing to download."""
+        from gan_bench.tracking import PROXY_SCHEME
+
+        scheme = urlparse(run.get("artifact_uri") or "").scheme
+        return scheme == "file" or (scheme == PROXY_SCHEME and self.tracker.uri.startswith("sqlite:"))
+
     def path(self, run: dict[str, Any], rel: str) -> Path | None:
         root = self._local(run)
         if root is not None:
             return root / rel if (root / rel).exists() else None
+        if self._kept_here(run):
+            return None
         try:
             dst = self.tmp / run["run_id"]
             dst.mkdir(exist_ok=True)
@@ -164,13 +187,20 @@ def _trial(rec: dict[str, Any]) -> TrialRecord:
                        attrs.get("failure_kind"), attrs.get("device"))
 
 
-def _verified(run: dict[str, Any], path: Path | None, what: str) -> Path | None:
+def _verified(run: dict[str, Any], path: Path | None, what: str, where: str = "") -> Path | None:
     """`path` when its sha256 is the one recorded in the run (runs made before sha256 tags:
-    unchecked); a damaged artifact is one clear UserInputError, never read."""
+    unchecked); a damaged artifact is one clear UserInputError, never read, and so is a
+    missing one whose sha256 the run recorded (it was logged, then lost). `where`: where the
+    artifact should be, for the message."""
     from gan_bench.cache import sha256_file
     from gan_bench.runner import SHA_TAGS
 
     want = run["tags"].get(SHA_TAGS[what])
+    if path is None and want is not None:
+        raise UserInputError(
+            f"{where or what}: {what} of finalist run {run['run_id']} ({run['name']}) is missing "
+            f"(MLflow recorded it with sha256 {want[:12]}); restore the run's artifacts "
+            "(mlartifacts/) from a copy or delete the run, then report again")
     if path is None or want is None:
         return path
     got = sha256_file(path)
@@ -187,8 +217,10 @@ def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str,
               tracker: Any = None) -> FinalistRecord:
     # every finalist's generator is checked, not only the one the figures load: a damaged
     # artifact in the store is refused wherever it is
-    _verified(run, arts.path(run, f"checkpoint/{run['run_id']}_G.pt"), "checkpoint")
-    path = _verified(run, arts.path(run, "metrics.json"), "metrics.json")
+    ckpt = f"checkpoint/{run['run_id']}_G.pt"
+    _verified(run, arts.path(run, ckpt), "checkpoint", arts.expected(run, ckpt))
+    path = _verified(run, arts.path(run, "metrics.json"), "metrics.json",
+                     arts.expected(run, "metrics.json"))
     if path is not None:
         try:
             records = json.loads(path.read_text())
@@ -208,6 +240,11 @@ def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str,
         protocols = _protocols_from_tags(run["tags"])
         metrics = {k: v for k, v in metrics.items() if k in protocols}
     value = run["metrics"].get("final/objective", metrics.get(objective))
+    if value is None:  # neither the artifact nor the run's metrics hold the objective
+        raise UserInputError(
+            f"{arts.expected(run, 'metrics.json')}: finalist run {run['run_id']} ({run['name']}) "
+            f"records no final {objective} (no metrics.json, no final/ metric); restore the "
+            "run's artifacts from a copy or delete the run, then report again")
     history = {}
     if tracker is not None:  # records also logged as curves during training (e.g. modes_captured)
         for key in sorted(k for k in metrics if k in CURVE_KEYS):
@@ -258,13 +295,13 @@ def _unique_finals(ctx: _Context, gan: str, finals: list[dict[str, Any]]) -> lis
     seen: dict[str, dict[str, Any]] = {}
     dropped = []
     for run in sorted(finals, key=lambda r: r["start_time"] or 0):
-        key = run["tags"].get("gan_bench.key") or run["run_id"]
+        key = run["tags"].get(KEY_TAG) or run["run_id"]
         if key in seen:
             dropped.append(run)
         else:
             seen[key] = run
     if dropped:
-        keys = sorted({r["tags"]["gan_bench.key"] for r in dropped})
+        keys = sorted({r["tags"][KEY_TAG] for r in dropped})
         ctx.warnings.append(
             f"{gan}: the store holds {len(dropped)} duplicate FINISHED finalist run(s) of "
             f"{', '.join(f'`{k}`' for k in keys)} (two workers trained one finalist); only the "
@@ -323,6 +360,10 @@ def _gan(ctx: _Context, gan: Any) -> GanRecord:
     _cross_check(ctx, name, records, runs)
     trials = tuple(_trial(r) for r in records if r["state"] in TRIAL_STATES)
     finals = [r for r in runs if r["tags"].get("stage") == "final" and r["status"] == "FINISHED"]
+    for run in finals:  # damage first: a key that contradicts its run is not a duplicate
+        problem = finalist_key_problem(run, name)
+        if problem is not None:
+            raise UserInputError(f"{problem}; no report is written")
     finals = _unique_finals(ctx, gan.name, finals)
     ranked = sorted((r for r in records if r["state"] == "complete" and r["value"] is not None),
                     key=lambda r: -r["value"] if ctx.higher else r["value"])
