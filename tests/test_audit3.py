@@ -229,3 +229,159 @@ def test_out_of_memory_in_a_trial_is_a_recorded_failed_trial(tmp_path, monkeypat
     searches = _runs(out, "search")
     assert {r.info.status for r in searches} == {"FAILED"}
     assert all("can't allocate memory" in r.data.tags["fail_reason"] for r in searches)
+
+
+# =========================================================================== 3. liveness
+
+def test_an_owner_in_another_pid_space_is_never_judged_by_its_pid():
+    """Before: "same host name and pid not visible" was dead, so a worker in another container
+    (host networking: same host name, own PID namespace) failed a live worker's trial."""
+    from gan_bench.procs import owner_dead_here, owner_state, owner_token, pid_space
+
+    host = socket.gethostname()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert owner_token() == f"{host}:{pid_space()}:{os.getpid()}"
+    assert owner_state(owner_token()) == "alive"
+    assert owner_dead_here(f"{host}:{pid_space()}:{gone}")  # this PID space: the pid decides
+    assert not owner_dead_here(f"{host}:0badb00t.4026532999:{gone}")  # another namespace
+    assert not owner_dead_here(f"{host}:{gone}")  # a token without its space: heartbeat only
+    assert not owner_dead_here(f"elsewhere:{pid_space()}:{gone}")
+
+
+def test_an_mlflow_run_of_a_live_worker_in_another_namespace_is_not_closed(tmp_path):
+    from gan_bench.tracking import HEARTBEAT_TAG, OWNER_TAG, Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "e")
+    run = tracker.start_run("other container")
+    run.set_tags({OWNER_TAG: f"{socket.gethostname()}:0badb00t.4026532999:999999",
+                  HEARTBEAT_TAG: f"{time.time():.0f}"})
+    assert tracker.close_orphans() == 0
+    run.set_tags({HEARTBEAT_TAG: f"{time.time() - 3600:.0f}"})  # silent for an hour: dead
+    assert tracker.close_orphans() == 1
+
+
+def test_a_worker_whose_trial_was_taken_stops_it_cleanly(tmp_path, monkeypatch):
+    """Before: worker 0 crashed with UpdateFinishedTrialError (exit 1) and left an MLflow run
+    RUNNING once another worker had failed its trial. Now the trial stops, its MLflow run ends
+    KILLED with state `taken`, the queued copy is trained, the budget is met exactly."""
+    import optuna
+
+    from gan_bench.study import GanStudy, study_records
+
+    real, taken = GanStudy.report, []
+
+    def report_after_another_worker_took_it(self, ticket, value):
+        if not taken:  # another worker (which judged us dead) fails the trial and queues it
+            taken.append(ticket.number)
+            self.storage.set_trial_user_attr(ticket.trial._trial_id, "fail_reason",
+                                             "worker died (heartbeat stale)")
+            self.storage.set_trial_state_values(ticket.trial._trial_id,
+                                                state=optuna.trial.TrialState.FAIL)
+            self._requeue(self.study, self.storage.get_trial(ticket.trial._trial_id))
+        return real(self, ticket, value)
+
+    monkeypatch.setattr(GanStudy, "report", report_after_another_worker_took_it)
+    out = tmp_path / "run"
+    outcome = Runner(_suite(out)).run()
+    assert outcome.gans[0].complete + outcome.gans[0].pruned == 2
+    records = study_records(f"sqlite:///{out / 'optuna.db'}", "smoke/toy_ns")
+    assert [r["state"] for r in records].count("failed") == 1
+    retried = [r for r in records if r["user_attrs"].get("retry_of") == taken[0]]
+    assert len(retried) == 1 and retried[0]["state"] in ("complete", "pruned")
+    searches = _runs(out, "search")
+    assert "RUNNING" not in {r.info.status for r in _runs(out)}
+    (killed,) = [r for r in searches if r.data.tags.get("state") == "taken"]
+    assert killed.info.status == "KILLED" and "ended by another worker" in killed.data.tags["fail_reason"]
+
+
+def _unshare_or_skip() -> list[str]:
+    cmd = ["unshare", "--pid", "--fork", "--mount-proc"]
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed (util-linux): no PID namespace to test in")
+    probe = subprocess.run([*cmd, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a PID namespace here (not root?): {probe.stderr.strip()[:120]}")
+    return cmd
+
+
+def test_two_workers_in_different_pid_namespaces_leave_each_other_alone(tmp_path):
+    """The audit's case: two workers on one study, same host name, different PID namespaces
+    (containers with host networking; `unshare --pid --fork --mount-proc`). Worker A trains a
+    long trial inside the namespace; worker B starts meanwhile in this namespace. Before:
+    B failed A's live trial (its pid was not visible) and marked its MLflow run orphaned, and
+    A crashed. Now both finish the budget, no trial fails, nothing is orphaned."""
+    from gan_bench.study import study_records
+
+    unshare = _unshare_or_skip()
+    out = tmp_path / "run"
+    args = [str(SMOKE), "--plain", "--no-estimate", "--no-report", *tiny_args(
+        out, "budget.trials=3", "budget.iterations=1500", "budget.eval_every=500",
+        "finalists.top=0", "pruner.name=none")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # A's pid inside its namespace must be one that no process here has (in a container it
+    # is some small number that may or may not exist on the host): set the namespace's last
+    # pid so that A gets a pid that is free in this namespace.
+    from gan_bench.procs import pid_alive
+
+    last = int(Path("/proc/sys/kernel/pid_max").read_text()) - 50
+    while pid_alive(last + 1):
+        last -= 7
+    script = (f"echo {last} > /proc/sys/kernel/ns_last_pid && "
+              f'"$0" "$@"; exit $?')  # a child of sh: pid last + 1 in the namespace
+    a = subprocess.Popen([*unshare, "sh", "-c", script, str(BIN / "gan-bench"), "run", *args,
+                          "--worker", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    for line in a.stdout:  # B starts once A's first trial is training
+        lines.append(line)
+        if "toy_ns trial 0:" in line:
+            break
+    b = subprocess.run([str(BIN / "gan-bench"), "run", *args, "--worker", "1"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    rest, _ = a.communicate(timeout=600)
+    log_a = "".join(lines) + rest
+    assert a.returncode == 0, log_a[-3000:]
+    owners = {r["user_attrs"].get("owner") for r in study_records(
+        f"sqlite:///{out / 'optuna.db'}", "smoke/toy_ns")}
+    assert any(o and o.endswith(f":{last + 1}") for o in owners), owners  # A ran as that pid
+    assert b.returncode == 0, (b.stdout + b.stderr)[-3000:]
+    records = study_records(f"sqlite:///{out / 'optuna.db'}", "smoke/toy_ns")
+    assert [r["state"] for r in records].count("failed") == 0, records
+    assert sum(r["state"] in ("complete", "pruned") for r in records) == 3
+    tags = [r.data.tags.get("state") for r in _runs(out)]
+    assert "orphaned" not in tags and "taken" not in tags
+    assert "RUNNING" not in {r.info.status for r in _runs(out)}
+
+
+def test_two_workers_publishing_the_summary_at_once_both_succeed(run_copy, tmp_path, monkeypatch):
+    """Before: the worker that published second deleted the first one's summary run while it
+    was being written ("run must be in the 'active' state. Current state is deleted"). Here the
+    second publish runs in the middle of the first (deterministically, from inside its table
+    logging); both succeed, one summary run remains, its table has one row per GAN."""
+    import json
+
+    from gan_bench.report import collect, write_files
+    from gan_bench.tracking import RunHandle
+    from gan_bench.ui import publish_summary
+
+    data = collect(run_copy, ladder_rows=False)
+    report = write_files(data, tmp_path / "rep")
+    uri = f"sqlite:///{run_copy / 'mlflow.db'}"
+    real, ids, nested = RunHandle.log_table, [], []
+
+    def log_table_while_the_other_worker_publishes(self, table, name):
+        if not nested:
+            nested.append(True)
+            ids.append(publish_summary(uri, data, report))  # the other worker, finishing now
+        return real(self, table, name)
+
+    monkeypatch.setattr(RunHandle, "log_table", log_table_while_the_other_worker_publishes)
+    ids.append(publish_summary(uri, data, report))
+    summaries = _runs(run_copy, "summary")
+    assert len(summaries) == 1 and ids == [summaries[0].info.run_id] * 2
+    assert summaries[0].info.status == "FINISHED"
+    table = json.loads((run_artifact_dir(run_copy, summaries[0]) / "leaderboard.json").read_text())
+    assert [row[0] for row in table["data"]] == ["toy_ns"]  # replaced, not appended
+    logged = json.loads(summaries[0].data.tags["mlflow.loggedArtifacts"])
+    assert logged == [{"path": "leaderboard.json", "type": "table"}]

@@ -152,7 +152,9 @@ def test_claims_are_atomic_and_dead_claims_are_taken_over(tmp_path, monkeypatch)
     import socket
 
     here = socket.gethostname()
-    a, b = study(f"{here}:{dead}"), study("elsewhere:1")
+    from gan_bench.procs import pid_space
+
+    a, b = study(f"{here}:{pid_space()}:{dead}"), study("elsewhere:1")
     assert a.claim("s/g/final/trial-0/seed-1000#0") is True
     assert a.claim("s/g/final/trial-0/seed-1000#0") is True  # its own claim
     assert b.claim("s/g/final/trial-1/seed-1000#0") is True

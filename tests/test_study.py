@@ -91,7 +91,7 @@ def test_a_resumed_study_proposes_new_configurations_and_a_fresh_one_repeats(tmp
 def test_dead_workers_trial_is_failed_and_its_params_retried(tmp_path):
     st = make(tmp_path)
     t = st.next_trial(budget=2)
-    t.trial.set_user_attr("owner", f"{st.owner.split(':')[0]}:{dead_pid()}")
+    t.trial.set_user_attr("owner", f"{st.owner.rsplit(':', 1)[0]}:{dead_pid()}")  # same PID space
     t._heartbeat.set()
     other = make(tmp_path)
     assert other.recover() == [t.number]

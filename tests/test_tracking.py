@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan_bench.procs import pid_space
 from gan_bench import tracking
 from gan_bench.errors import GanBenchError
 from gan_bench.tracking import (HEARTBEAT_TAG, OWNER_TAG, PARENT_TAG, RUN_NAME_TAG, RunHandle,
                                 Tracker, TrackingError, default_tracking_uri, git_sha, ui_command)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-ME = f"{socket.gethostname()}:{os.getpid()}"
+ME = f"{socket.gethostname()}:{pid_space()}:{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +254,7 @@ def test_close_orphans(uri):
     tracker = Tracker(uri, "orphans")
     stale = f"{time.time() - 1000:.0f}"
     dead = tracker.start_run("dead-pid")
-    dead.set_tags({OWNER_TAG: f"{socket.gethostname()}:{dead_pid()}"})
+    dead.set_tags({OWNER_TAG: f"{socket.gethostname()}:{pid_space()}:{dead_pid()}"})
     live = tracker.start_run("live")
     far_stale = tracker.start_run("other-host-stale")
     far_stale.set_tags({OWNER_TAG: "elsewhere:1", HEARTBEAT_TAG: stale})
@@ -262,7 +263,7 @@ def test_close_orphans(uri):
     tracker.client.create_run(tracker.experiment_id, run_name="not-gan-bench")
     # A parent whose owner died is alive while a live child works under it.
     parent = tracker.parent_run("study", "study")
-    RunHandle(tracker, parent).set_tags({OWNER_TAG: f"{socket.gethostname()}:{dead_pid()}"})
+    RunHandle(tracker, parent).set_tags({OWNER_TAG: f"{socket.gethostname()}:{pid_space()}:{dead_pid()}"})
     child = tracker.start_run("trial", parent_id=parent)
 
     assert tracker.close_orphans() == 2
@@ -276,7 +277,7 @@ def test_close_orphans(uri):
     assert tracker.close_orphans(heartbeat_timeout=1e9) == 0
 
     # Once the child is gone too, the parent is an orphan; a rerun takes it back.
-    child.set_tags({OWNER_TAG: f"{socket.gethostname()}:{dead_pid()}"})
+    child.set_tags({OWNER_TAG: f"{socket.gethostname()}:{pid_space()}:{dead_pid()}"})
     assert tracker.close_orphans() == 2
     assert one_run(tracker, parent)["status"] == "FAILED"
     assert tracker.parent_run("study", "study") == parent

@@ -21,3 +21,9 @@ class DataUnavailableError(UserInputError):
 
 class IntegrityError(GanBenchError):
     """A downloaded or cached file does not have the pinned sha256: it is refused, never used."""
+
+
+class TrialTaken(GanBenchError):
+    """This process's trial is no longer RUNNING in the Optuna storage: another worker judged
+    its owner dead, failed it and queued its parameters again. The trial's result is no longer
+    this process's to tell; it stops the trial and moves on (never a crash)."""

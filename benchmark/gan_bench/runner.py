@@ -26,6 +26,7 @@ import torch
 
 from gan_bench import ui
 from gan_bench.cache import atomic_write_json, sha256_file
+from gan_bench.errors import TrialTaken
 from gan_bench.images import image_grid, points_image
 from gan_bench.keys import KEY_TAG, finalist_key, finalist_key_problem
 from gan_bench.procs import cpu_model
@@ -84,6 +85,7 @@ class EvalCallback(Callback):
         self.study, self.ticket = study, ticket
         self.last_value: float | None = None
         self.last_records: dict[str, Any] = {}
+        self.taken: str | None = None  # why another worker ended this trial (TrialTaken)
         self._beat = time.monotonic()
 
     def on_log(self, trainer: Trainer, step: int, diagnostics: dict[str, float]) -> None:
@@ -104,7 +106,12 @@ class EvalCallback(Callback):
         self.runner.progress.evaluation(step, self.runner.objective_key, value)
         # the last evaluation ends the trial anyway: it completes (a "pruned" trial that ran
         # every iteration would hide a finished value from the sampler and the report)
-        pruned = self.study is not None and self.study.report(self.ticket, value)
+        try:
+            pruned = self.study is not None and self.study.report(self.ticket, value)
+        except TrialTaken as exc:  # another worker judged us dead: stop, the runner ends it
+            self.taken = str(exc)
+            trainer.request_stop("taken by another worker")
+            return {self.metric: value}
         if pruned and step < trainer.total_iterations:
             trainer.request_stop(f"pruned at iteration {step}")
         return {self.metric: value}
@@ -555,8 +562,16 @@ class Runner:
             study.fail(ticket, "interrupted by the user", {"failure_kind": "interrupted"}, retry=True)
             run.end("KILLED", {"state": "interrupted"})
         else:
-            study.fail(ticket, f"error: {type(exc).__name__}: {exc}", {"failure_kind": "error"})
+            with contextlib.suppress(TrialTaken):  # the error below is what the user must see
+                study.fail(ticket, f"error: {type(exc).__name__}: {exc}", {"failure_kind": "error"})
             run.end("FAILED", {"state": "error", "fail_reason": f"{type(exc).__name__}: {exc}"[:500]})
+
+    def _trial_taken(self, gan: Any, ticket: Any, run: Any, reason: str, start: float) -> None:
+        """Another worker failed this trial (and queued it again): end the MLflow run KILLED
+        with state `taken`, tell Optuna nothing, go on with the next trial."""
+        run.end("KILLED", {"state": "taken", "fail_reason": reason[:500]})
+        self.progress.trial_end(gan.name, ticket.number, "taken", None,
+                                time.perf_counter() - start, None, reason)
 
     def _trial_failed(self, gan: Any, study: Any, ticket: Any, run: Any, exc: BaseException,
                       kind: str, start: float) -> None:
@@ -564,7 +579,11 @@ class Runner:
         attrs = {"failure_kind": kind}
         if isinstance(exc, TrainingDiverged):
             attrs.update(diverged_step=exc.step, diverged_what=exc.what)
-        study.fail(ticket, reason, attrs)
+        try:
+            study.fail(ticket, reason, attrs)
+        except TrialTaken as taken:
+            self._trial_taken(gan, ticket, run, str(taken), start)
+            return
         cfg = self.train_config(gan, ticket.params, self.base_seed + ticket.number)
         run.rename(ui.trial_name(ticket.number, _name_params(cfg), failed=True))
         run.end("FAILED", {"state": kind, "fail_reason": reason})
@@ -573,6 +592,16 @@ class Runner:
                                 best[0].value if best else None, reason)
 
     def _trial_done(self, gan: Any, study: Any, ticket: Any, run: Any, trainer: Trainer,
+                    result: Any, cb: EvalCallback, start: float, packed: int = 1) -> None:
+        if cb.taken is None:
+            try:
+                self._trial_told(gan, study, ticket, run, trainer, result, cb, start, packed)
+                return
+            except TrialTaken as exc:
+                cb.taken = str(exc)
+        self._trial_taken(gan, ticket, run, cb.taken, start)
+
+    def _trial_told(self, gan: Any, study: Any, ticket: Any, run: Any, trainer: Trainer,
                     result: Any, cb: EvalCallback, start: float, packed: int = 1) -> None:
         seconds = time.perf_counter() - start
         attrs = {"seconds": seconds, "iterations": result.iterations, "device": str(self.device)}

@@ -5,9 +5,11 @@ training, tracking and pruning without Optuna owning the loop:
 
 - budget: `trials` counts COMPLETE + PRUNED trials across every run and every worker; a rerun
   only adds what is missing, and a worker stops asking once done + running trials reach it.
-- dead workers: a RUNNING trial whose owner process on this host is gone, or whose heartbeat is
-  older than the grace period (other hosts), is marked FAIL and its parameters are enqueued
-  again, so the budget is met with the same configurations.
+- dead workers: a RUNNING trial whose owner process is gone (same host and PID space, see
+  procs.py), or whose heartbeat is older than the grace period (other hosts and containers), is
+  marked FAIL and its parameters are enqueued again, so the budget is met with the same
+  configurations. A worker whose trial was taken this way (it was judged dead wrongly, e.g.
+  paused for longer than the grace period) gets TrialTaken and stops that trial.
 - seeds: each GAN's study has its own sampler seed, derived from the suite's seed and the GAN's
   name without an arm suffix (`gan_sampler_seed`): GANs never share start-up proposals, while
   the two arms `<gan>_control` / `<gan>_searched` of one GAN draw from the same stream. Each
@@ -37,6 +39,7 @@ import sqlalchemy as sa
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from gan_bench.errors import TrialTaken
 from gan_bench.procs import owner_dead_here, owner_token
 
 __all__ = ["GanStudy", "TrialTicket", "study_name", "gan_sampler_seed", "default_storage_url", "make_sampler",
@@ -306,10 +309,22 @@ class GanStudy:
         return stop
 
     def report(self, ticket: TrialTicket, value: float) -> bool:
-        """Report one evaluation; True when the pruner says stop."""
+        """Report one evaluation; True when the pruner says stop. TrialTaken when another
+        worker has failed the trial in the meantime (it judged this process dead)."""
         ticket.evals += 1
-        ticket.trial.report(float(value), ticket.evals)
-        return bool(ticket.trial.should_prune())
+        try:
+            ticket.trial.report(float(value), ticket.evals)
+            return bool(ticket.trial.should_prune())
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise self._taken(ticket) from None
+
+    def _taken(self, ticket: TrialTicket) -> TrialTaken:
+        if ticket._heartbeat is not None:
+            ticket._heartbeat.set()
+        frozen = self.storage.get_trial(ticket.trial._trial_id)
+        why = frozen.user_attrs.get("fail_reason") or frozen.state.name
+        return TrialTaken(f"trial {ticket.number} of {self.name} was ended by another worker "
+                          f"({why}); its parameters were queued again")
 
     def complete(self, ticket: TrialTicket, value: float, attrs: dict[str, Any] | None = None) -> None:
         self._finish(ticket, values=float(value), attrs=attrs)
@@ -320,8 +335,14 @@ class GanStudy:
     def fail(self, ticket: TrialTicket, reason: str, attrs: dict[str, Any] | None = None,
              retry: bool = False) -> None:
         """Record FAIL with its reason; `retry` enqueues the same parameters again (a trial that
-        was interrupted, not one that diverged: that one would diverge again)."""
-        self._finish(ticket, state=TrialState.FAIL, reason=reason, attrs=attrs)
+        was interrupted, not one that diverged: that one would diverge again). A retried trial
+        that another worker already took is left as it is (the taker queued it again)."""
+        try:
+            self._finish(ticket, state=TrialState.FAIL, reason=reason, attrs=attrs)
+        except TrialTaken:
+            if retry:
+                return
+            raise
         if retry:
             self._requeue(self.study, self.study._storage.get_trial(ticket.trial._trial_id))
 
@@ -335,9 +356,14 @@ class GanStudy:
                 attrs: dict[str, Any] | None = None) -> None:
         if ticket._heartbeat is not None:
             ticket._heartbeat.set()
-        for key, value in {**(attrs or {}), **({"fail_reason": reason} if reason else {})}.items():
-            ticket.trial.set_user_attr(key, value)
-        self.study.tell(ticket.trial, values, state=state, skip_if_finished=True)
+        if self.storage.get_trial(ticket.trial._trial_id).state != TrialState.RUNNING:
+            raise self._taken(ticket)
+        try:
+            for key, value in {**(attrs or {}), **({"fail_reason": reason} if reason else {})}.items():
+                ticket.trial.set_user_attr(key, value)
+            self.study.tell(ticket.trial, values, state=state)
+        except optuna.exceptions.UpdateFinishedTrialError:  # taken between the check and here
+            raise self._taken(ticket) from None
 
     # ------------------------------------------------------------------ finalist claims
     def claim(self, key: str) -> bool:

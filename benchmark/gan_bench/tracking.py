@@ -10,7 +10,7 @@ processes that create the store, the experiment or a study's parent run at once 
 of each. Every MLflow call retries while sqlite reports "database is locked" (for up to
 `RETRY_SECONDS`) and then raises `TrackingError`: nothing is dropped silently.
 
-Runs carry `gan_bench.owner` ("host:pid") and `gan_bench.heartbeat` (unix seconds), from which
+Runs carry `gan_bench.owner` ("host:space:pid", gan_bench.procs) and `gan_bench.heartbeat` (unix seconds), from which
 `Tracker.close_orphans` finds runs left RUNNING by a killed process.
 
 Portable local stores: an experiment made in a local sqlite store keeps its artifacts under
@@ -33,7 +33,6 @@ import math
 import os
 import random
 import shlex
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -62,17 +61,18 @@ from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository  #
 from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from gan_bench.procs import pid_alive  # noqa: E402
+from gan_bench.procs import owner_state, owner_token  # noqa: E402
 from gan_bench.errors import GanBenchError  # noqa: E402
 
 __all__ = ["TrackingError", "Tracker", "RunHandle", "default_tracking_uri", "ui_command",
            "git_sha", "git_commit", "local_artifact_dir", "PROXY_SCHEME", "KEY_TAG", "OWNER_TAG", "HEARTBEAT_TAG", "PARENT_TAG", "RUN_NAME_TAG"]
 
 KEY_TAG = "gan_bench.key"  # identifies a parent run: one per Optuna study
-OWNER_TAG = "gan_bench.owner"  # "host:pid" of the process working on the run
+OWNER_TAG = "gan_bench.owner"  # "host:space:pid" of the process working on the run (procs.py)
 HEARTBEAT_TAG = "gan_bench.heartbeat"  # unix seconds of the owner's last sign of life
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag
 RUN_NAME_TAG = "mlflow.runName"
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # MLflow's list of table artifacts of a run
 NOTE_TAG = "mlflow.note.content"  # the run's / experiment's "Description" in the UI (markdown)
 KIND_TAG = "mlflow.experimentKind"  # the UI opens "custom_model_development" in Model training
 MODEL_TRAINING = "custom_model_development"
@@ -95,7 +95,6 @@ _MAX_SEARCH_PAGE = 50000
 _TRUNCATED = "...[truncated]"
 
 _NAMED_STORES = ("databricks", "databricks-uc", "uc")  # URIs without a scheme, not paths
-_HOST = socket.gethostname()
 _logger = logging.getLogger(__name__)
 
 # A fresh sqlite db logs every alembic migration at INFO; a retried lock logs a traceback.
@@ -233,7 +232,7 @@ def git_commit() -> str | None:
 
 
 def _owner() -> str:
-    return f"{_HOST}:{os.getpid()}"
+    return owner_token()
 
 
 def _now_s() -> str:
@@ -573,11 +572,12 @@ class Tracker:
     def close_orphans(self, heartbeat_timeout: float = HEARTBEAT_TIMEOUT_S) -> int:
         """Mark RUNNING runs whose owner is dead FAILED with tag state=orphaned; return how many.
 
-        Dead: the owner ran on this host and its pid is gone, or on another host and its last
-        heartbeat (else its start time) is older than `heartbeat_timeout` seconds.
+        Dead: the owner ran in this host's and this process's PID space and its pid is gone,
+        or anywhere else (another host, another container on this host) and its last heartbeat
+        (else its start time) is older than `heartbeat_timeout` seconds.
         A parent counts as alive while any of its RUNNING children is. Runs with no
-        `gan_bench.owner` tag (not made by gan-bench) are left alone. Caveat: a reused pid on
-        this host keeps a dead run alive until the next check.
+        `gan_bench.owner` tag (not made by gan-bench) are left alone. Caveat: a reused pid in
+        this PID space keeps a dead run alive until the next check.
         """
         running = [_run_record(run) for run in self._search_all("attributes.status = 'RUNNING'")]
         now = time.time()
@@ -614,12 +614,14 @@ class Tracker:
 
 
 def _owner_alive(run: dict[str, Any], now: float, timeout: float) -> bool:
+    """A pid is asked only in this process's host and PID space (procs.owner_state): a worker
+    in another container on this host is alive while its heartbeat is fresh."""
     owner = run["tags"].get(OWNER_TAG)
     if not owner:
         return True
-    host, _, pid = owner.rpartition(":")
-    if host == _HOST and pid.isdigit():
-        return pid_alive(int(pid))
+    state = owner_state(owner)
+    if state != "elsewhere":
+        return state == "alive"
     beat = run["tags"].get(HEARTBEAT_TAG)  # set at creation, so later than the start time
     last = float(beat) if beat else (run["start_time"] or 0) / 1000
     return now - last < timeout
@@ -722,9 +724,20 @@ class RunHandle:
               figure, name)
 
     def log_table(self, data: Any, name: str) -> None:
-        """A pandas DataFrame (or dict of columns) as MLflow's table artifact `name` (.json)."""
-        _call(f"log table {name!r} for run {self.run_id}", self._client.log_table, self.run_id,
-              data, name)
+        """A pandas DataFrame (or dict of columns) as MLflow's table artifact `name` (.json),
+        replacing an earlier table of that name (MLflow's own log_table appends rows to it):
+        the file MLflow writes (`orient="split"`) and its `mlflow.loggedArtifacts` entry, so the
+        UI shows it as a table."""
+        import pandas as pd
+
+        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+        text = frame.to_json(orient="split", index=False, date_format="iso")
+        self._log_bytes(text.encode(), name)
+        tags = _call(f"read run {self.run_id}", self._client.get_run, self.run_id).data.tags
+        logged = json.loads(tags.get(LOGGED_ARTIFACTS_TAG, "[]"))
+        entry = {"path": name, "type": "table"}
+        if entry not in logged:
+            self.set_tags({LOGGED_ARTIFACTS_TAG: json.dumps(logged + [entry])})
 
     def log_datasets(self, datasets: Sequence[tuple[Any, str]]) -> None:
         """(mlflow.data Dataset, context) pairs as the run's inputs (the UI's Dataset column);

@@ -18,6 +18,7 @@ The runner records; this module decides the names and summaries a user compares 
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import math
 import os
@@ -301,28 +302,39 @@ def leaderboard_table(data: Any) -> dict[str, list[Any]]:
 
 
 def publish_summary(tracking_uri: str, data: Any, report: Path) -> str:
-    """The experiment's `summary` run (top level, tag stage=summary), made anew after each
-    `gan-bench run`: the leaderboard as MLflow's table (leaderboard.json; log_table appends,
-    so the previous summary run is deleted rather than added to), leaderboard.md and the
-    report's figures. Returns its run id."""
-    from gan_bench.tracking import Tracker
+    """The experiment's `summary` run (top level, tag stage=summary), updated after each
+    `gan-bench run`: the leaderboard as MLflow's table (leaderboard.json), leaderboard.md and
+    the report's figures, each replacing the previous one. One run per experiment, found by
+    its key like a study's parent (tracking.Tracker.parent_run), never deleted: two workers
+    that finish together update the same run (the last one's files stay), where deleting the
+    other's run made its publishing fail ("Current state is deleted"). Returns its run id."""
+    import pandas as pd
+
+    from gan_bench.tracking import RunHandle, Tracker
 
     tracker = Tracker(tracking_uri, data.suite)
-    for old in tracker.find_runs(f"tags.stage = '{SUMMARY_STAGE}'"):
-        tracker.client.delete_run(old["run_id"])
-    run = tracker.start_run("summary", tags={"stage": SUMMARY_STAGE})
-    with run:
+    key = f"{data.suite}/{SUMMARY_STAGE}"
+    run_id = tracker.parent_run(key, "summary", tags={"stage": SUMMARY_STAGE})
+    for old in tracker.find_runs(f"tags.stage = '{SUMMARY_STAGE}'"):  # made before the key
+        if old["run_id"] != run_id and old["tags"].get("gan_bench.key") is None \
+                and old["status"] != "RUNNING":
+            with contextlib.suppress(Exception):  # another worker deleted it first
+                tracker.client.delete_run(old["run_id"])
+    run = RunHandle(tracker, run_id)
+    status = "FAILED"
+    try:
         run.set_note(f"Leaderboard of suite **{data.suite}** ({data.date}): the table "
                      "`leaderboard.json` (Artifacts tab), `leaderboard.md` and its figures, as "
                      "`gan-bench report` wrote them from this experiment's runs.")
-        import pandas as pd
-
         run.log_table(pd.DataFrame(leaderboard_table(data)), "leaderboard.json")
         run.log_artifact(report)
         figures = report.parent / "figures"
         if figures.is_dir():
             run.log_artifact(figures, "figures")
-    return run.run_id
+        status = "FINISHED"
+    finally:
+        tracker.finish_parent(run_id, status)
+    return run_id
 
 
 # ----------------------------------------------------------------------------- the runs view
