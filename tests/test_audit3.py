@@ -385,3 +385,122 @@ def test_two_workers_publishing_the_summary_at_once_both_succeed(run_copy, tmp_p
     assert [row[0] for row in table["data"]] == ["toy_ns"]  # replaced, not appended
     logged = json.loads(summaries[0].data.tags["mlflow.loggedArtifacts"])
     assert logged == [{"path": "leaderboard.json", "type": "table"}]
+
+
+# =========================================================================== 4. signals
+
+SWALLOW_IN_MODEL_LOGGING = """
+import os, signal, sys, time
+from gan_bench import tracking
+real = tracking.RunHandle._log_module
+def logged_by_a_library_that_swallows_interrupts(self, *a, **k):
+    try:  # what some library code in MLflow's model logging does with a KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    except BaseException:
+        pass
+    return real(self, *a, **k)
+tracking.RunHandle._log_module = logged_by_a_library_that_swallows_interrupts
+from gan_bench.cli import main
+sys.argv = ["gan-bench", *sys.argv[1:]]
+main()
+"""
+
+SWALLOW_IN_REPORT = """
+import os, signal, sys, time
+import gan_bench.report as report
+real = report.write_report
+class Finalizer:
+    def __del__(self):  # the signal arrives while a finalizer runs: "Exception ignored"
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+def write_report(*a, **k):
+    Finalizer()
+    return real(*a, **k)
+report.write_report = write_report
+from gan_bench.cli import main
+sys.argv = ["gan-bench", *sys.argv[1:]]
+main()
+"""
+
+
+def _driver(tmp_path: Path, code: str, *args: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "driver.py"
+    script.write_text(code)
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_ctrl_c_swallowed_while_a_generator_is_logged_still_stops_the_run(tmp_path):
+    """Before: the run trained the rest of the suite and exited 0 (2 of 2 tries in the audit).
+    Now: exit 130, the finalist in flight KILLED (state interrupted), nothing after it trained,
+    and the same command finishes the budget."""
+    out = tmp_path / "run"
+    args = ["run", str(SMOKE), "--plain", "--no-estimate", "--no-report", *tiny_args(out)]
+    done = _driver(tmp_path, SWALLOW_IN_MODEL_LOGGING, *args)
+    assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "interrupted:" in done.stderr and "Traceback" not in done.stderr
+    finals = _runs(out, "final")
+    assert [(r.info.status, r.data.tags.get("state")) for r in finals] == [("KILLED", "interrupted")]
+    rerun = subprocess.run([str(BIN / "gan-bench"), *args], capture_output=True, text=True,
+                           timeout=600, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert sorted(r.data.params["seed"] for r in _runs(out, "final")
+                  if r.info.status == "FINISHED") == ["1000", "1001"]
+
+
+def test_ctrl_c_swallowed_while_the_report_is_written_exits_130(done_run, tmp_path):
+    """Before: "Exception ignored ... KeyboardInterrupt", then exit 0."""
+    done = _driver(tmp_path, SWALLOW_IN_REPORT, "report", str(done_run), "--out",
+                   str(tmp_path / "rep"))
+    assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "interrupted:" in done.stderr
+
+
+def _ui(out: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """`gan-bench ui OUT --port 0` as a subprocess, once it prints its URL: (process, URL)."""
+    proc = subprocess.Popen([str(BIN / "gan-bench"), "ui", str(out), "--port", "0", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("MLflow UI: "):
+            return proc, line.split()[2]
+    proc.wait(30)
+    pytest.fail(f"gan-bench ui printed no URL: {proc.stderr.read()[-2000:]}")
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    base = url.split("/#")[0]
+    try:
+        with urllib.request.urlopen(base + "/health", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_ui_takes_its_server_down_on_sigterm_and_sighup(done_run, sig):
+    """Before: SIGTERM killed `gan-bench ui` and left its `mlflow server` serving the port."""
+    proc, url = _ui(done_run)
+    assert _answers(url)
+    proc.send_signal(getattr(signal, sig))
+    assert proc.wait(30) == 130
+    assert not _answers(url)
+    # no process of the server's group is left (it ran in its own session)
+    left = subprocess.run(["pgrep", "-f", f"--backend-store-uri sqlite:///{done_run}"],
+                          capture_output=True, text=True).stdout.split()
+    assert left == []
+
+
+def test_ui_on_a_port_in_use_or_an_unknown_host_is_one_line(done_run, monkeypatch, capsys):
+    """Before: exit 1 and eight lines of the server's log."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = gan_bench(monkeypatch, capsys, "ui", str(done_run), "--port", str(port))
+        assert code == 2 and f"--port {port}: 127.0.0.1:{port} is in use" in one_error_line(err)
+    code, out, err = gan_bench(monkeypatch, capsys, "ui", str(done_run), "--host",
+                               "no-such-host.invalid", "--port", "0")
+    assert code == 2 and "--host no-such-host.invalid: not a host" in one_error_line(err)

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gan_bench import interrupts
 from gan_bench.errors import GanBenchError, UserInputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -307,8 +308,6 @@ def run_cmd(
     estimate: bool = typer.Option(True, "--estimate/--no-estimate", help="First time a few iterations of each GAN and print the suite's cost (default on; under a minute on a CPU for suites/mnist.yaml). --no-estimate prints the counts only; the ETA then starts after the first finished trial."),
 ) -> None:
     """Run every GAN's search and finalists; rerunning the same command continues where it stopped."""
-    import signal
-
     from gan_bench.config import load_suite
     from gan_bench.preflight import check_run
     from gan_bench.progress import make_progress
@@ -316,7 +315,6 @@ def run_cmd(
 
     spec = load_suite(suite, set_ or [])
     check_run(spec)  # stores reachable, folders writable: before anything is written
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill -TERM stops like Ctrl-C
     progress = make_progress(True if plain else None)
     with progress:
         command = " ".join(["gan-bench", *sys.argv[1:]])
@@ -330,8 +328,11 @@ def run_cmd(
         from gan_bench.ui import publish_summary
 
         try:
+            interrupts.check()
             data = collect(outcome.output_dir)
+            interrupts.check()
             path = write_files(data, Path("reports") / data.suite)
+            interrupts.check()
             out.print(f"report: {path} (regenerate: gan-bench report {outcome.output_dir})")
             publish_summary(outcome.tracking_uri, data, path)
         except UserInputError:  # a damaged store: the same one line as `gan-bench report`, exit 2
@@ -458,8 +459,14 @@ def baselines_cmd(
 def main() -> None:
     """Console-script entry point: user errors become one line and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with interrupts.installed():
+        _main()
+
+
+def _main() -> None:
     try:
         rc = app(standalone_mode=False)  # returns the code of typer.Exit / SystemExit
+        interrupts.check()  # a Ctrl-C that something swallowed still ends in 130
         if rc == 130:  # typer turns Ctrl-C into a return value of 130
             raise KeyboardInterrupt
         if isinstance(rc, int) and rc:
@@ -472,10 +479,10 @@ def main() -> None:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except (KeyboardInterrupt, *ABORTS):  # click turns Ctrl-C into Abort
-        err.print("interrupted: what was recorded is intact (a trial in flight is marked and will "
-                  "be retried); run the same command again to continue", markup=False)
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as exc:
+        if interrupts.received():
+            _interrupted()
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors arrive here in standalone_mode=False
         if isinstance(exc, CLICK_ERRORS):  # one line naming the problem, as for every bad input
@@ -487,6 +494,12 @@ def main() -> None:
                       highlight=False, soft_wrap=True)
             sys.exit(2)
         raise
+
+
+def _interrupted() -> None:
+    err.print("interrupted: what was recorded is intact (a trial in flight is marked and will "
+              "be retried); run the same command again to continue", markup=False)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_bench import ui
+from gan_bench import interrupts, ui
 from gan_bench.cache import atomic_write_json, sha256_file
 from gan_bench.errors import TrialTaken
 from gan_bench.images import image_grid, points_image
@@ -89,6 +89,7 @@ class EvalCallback(Callback):
         self._beat = time.monotonic()
 
     def on_log(self, trainer: Trainer, step: int, diagnostics: dict[str, float]) -> None:
+        interrupts.check()  # a Ctrl-C that something swallowed stops the trial here
         self.run.log_metrics(ui.train_metrics(diagnostics), step)
         self.runner.progress.iteration(step)
         if time.monotonic() - self._beat > HEARTBEAT_S:  # other hosts' close_orphans reads it
@@ -96,6 +97,7 @@ class EvalCallback(Callback):
             self._beat = time.monotonic()
 
     def on_eval(self, trainer: Trainer, step: int) -> dict[str, float]:
+        interrupts.check()
         ev = self.runner.evaluator
         records = ev.evaluate(trainer.generate(self.n_fake, seed=EVAL_SEED), self.metrics)
         value = records[self.runner.objective_key].value
@@ -272,6 +274,7 @@ class Runner:
         self._start_clock(gans)
         self.progress.suite_start(self.suite.name, len(gans))
         for gan in gans:
+            interrupts.check()
             outcome.gans.append(self._run_gan(gan, outcome))
             self.progress.gan_end(gan.name)
             if self._out_of_time():
@@ -343,6 +346,7 @@ class Runner:
                     self.progress.message(f"{gan.name}: {study.failures()} failed trials reach "
                                           f"budget.max_failures={max_failures}; search stopped")
                     break
+                interrupts.check()
                 tickets = self._next_tickets(study, trials, self._pack_size(gan))
                 if not tickets:
                     break
@@ -641,6 +645,7 @@ class Runner:
             seeds = [FINALIST_SEED0 + i for i in range(f.seeds)]
             size = self._finalist_pack_size(gan, trial, len(seeds))
             for i in range(0, len(seeds), size):
+                interrupts.check()
                 if self._out_of_time():
                     return done
                 claimed = [(seed, key) for seed in seeds[i:i + size]
@@ -790,6 +795,7 @@ class Runner:
         run.log_artifact(path, "checkpoint")
         path.unlink()
         self._log_generator(trainer, run)
+        interrupts.check()  # inside the run: an interrupt during logging leaves it KILLED
         return records
 
     def _log_generator(self, trainer: Trainer, run: Any) -> None:

@@ -19,6 +19,7 @@ The runner records; this module decides the names and summaries a user compares 
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import math
 import os
@@ -27,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -418,22 +420,46 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float) -> None:
+def _listen_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (unknown host, port in use), or None:
+    asked before `mlflow server` starts, whose own failure is eight lines of log."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"--host {host}: not a host name or address of this machine ({exc})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"--port {port}: {host}:{port} is in use (stop what listens there, or "
+                        "pass --port 0 for a free port)")
+            return f"--host {host}: cannot listen on {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
     from gan_bench.errors import GanBenchError
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise GanBenchError(f"mlflow server exited with code {proc.returncode} before it "
-                                "answered (see its output above)")
+                                f"answered: {_last_line(log)} (its log: {log})")
         try:
             with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
                 if resp.status == 200:
                     return
         except OSError:
             time.sleep(0.3)
-    proc.terminate()
-    raise GanBenchError(f"mlflow server did not answer {base}/health within {timeout:.0f} s")
+    raise GanBenchError(f"mlflow server did not answer {base}/health within {timeout:.0f} s "
+                        f"(its log: {log})")
+
+
+def _last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
 
 
 def tour(url: str, uri: str, suite: Any, out_dir: Path) -> list[Path]:
@@ -480,7 +506,9 @@ def server_command(out: Path, host: str, port: int) -> list[str]:
 
 def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 5000,
           timeout: float = 120.0, announce: Any = print, then: Any = None) -> int:
-    """Start the MLflow UI on a suite's store, print the experiment's URL, wait for Ctrl-C.
+    """Start the MLflow UI on a suite's store, print the experiment's URL, wait for Ctrl-C
+    (SIGTERM and SIGHUP too: gan-bench's main turns them into KeyboardInterrupt, and the
+    server's process group is stopped on the way out, never left serving the port).
 
     Job execution off (MLflow 3's job workers take ~2.4 GB and a benchmark store has no jobs);
     a remote tracking URI is not served here: its URL is printed. `then(url, uri)`: called
@@ -501,15 +529,22 @@ def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 5000,
     uri = f"sqlite:///{(out / 'mlflow.db').resolve()}"
     exp = Tracker(uri, suite.name, read_only=True).experiment_id
     _describe_if_missing(uri, suite)
+    problem = _listen_problem(host, port)
+    if problem is not None:
+        raise UserInputError(problem)
     port = port or _free_port(host)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
            "MLFLOW_DISABLE_TELEMETRY": "true"}
-    proc = subprocess.Popen(server_command(out, host, port), env=env,
-                            start_new_session=True)
+    log = Path(tempfile.mkstemp(prefix="gan-bench-mlflow-server-", suffix=".log")[1])
+    with open(log, "wb") as sink:  # the server's own log: read for one line when it fails
+        proc = subprocess.Popen(server_command(out, host, port), env=env, stdout=sink,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://{host}:{port}"
+    failed = True
     try:
-        _wait_healthy(base, proc, timeout)
+        _wait_healthy(base, proc, timeout, log)
         announce(f"MLflow UI: {experiment_url(base, exp)}")
+        failed = False
         if then is not None:
             then(experiment_url(base, exp), uri)
             return 0
@@ -518,9 +553,39 @@ def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 5000,
     except KeyboardInterrupt:
         return 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+        _stop_server(proc)
+        if not failed:
+            log.unlink(missing_ok=True)
+
+
+def _stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's whole process group (its workers too), SIGKILL after 10 s; the
+    signals gan-bench handles are held meanwhile, so a second Ctrl-C cannot cut this short."""
+    held = set(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:  # the group is gone already
+                break
             try:
                 proc.wait(timeout=10)
+                _wait_group_gone(proc.pid, 10)
+                break
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                continue
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """Until no process of group `pgid` is left (a worker may outlive the server briefly)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise subprocess.TimeoutExpired("mlflow server", timeout)
