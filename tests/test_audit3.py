@@ -504,3 +504,42 @@ def test_ui_on_a_port_in_use_or_an_unknown_host_is_one_line(done_run, monkeypatc
     code, out, err = gan_bench(monkeypatch, capsys, "ui", str(done_run), "--host",
                                "no-such-host.invalid", "--port", "0")
     assert code == 2 and "--host no-such-host.invalid: not a host" in one_error_line(err)
+
+
+# =========================================================================== 5. one line each
+# (the decompression-bomb PNG is a row of tests/test_score_cli.py's BAD table)
+
+def test_a_cache_path_that_is_a_file_is_one_line(tmp_path, monkeypatch, capsys):
+    """Before: FileExistsError traceback."""
+    (tmp_path / "cache").write_text("not a folder")
+    monkeypatch.setenv("GAN_BENCH_CACHE", str(tmp_path / "cache"))
+    code, out, err = gan_bench(monkeypatch, capsys, "data", "info", "mnist")
+    line = one_error_line(err)
+    assert code == 2 and f"GAN_BENCH_CACHE={tmp_path / 'cache'}: is a file, not a folder" in line
+
+
+def _mount_or_skip(*args: str) -> None:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a filesystem needs root and mount(8)")
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here: {done.stderr.strip()[:160]}")
+
+
+def test_report_reads_a_finished_store_on_a_read_only_mount(done_run, tmp_path, monkeypatch, capsys):
+    """Before: "unable to open database file" (sqlite wants to write its -shm beside a WAL
+    store, even to read it). Reading needs no write: the report reads a snapshot."""
+    src, mnt = tmp_path / "src", tmp_path / "mnt"
+    shutil.copytree(done_run, src / "run")
+    mnt.mkdir()
+    _mount_or_skip("--bind", str(src), str(mnt))
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mnt)], check=True)
+        with pytest.raises(OSError):
+            (mnt / "run" / "probe").write_text("")  # truly read-only
+        code, out, err = gan_bench(monkeypatch, capsys, "report", str(mnt / "run"), "--out",
+                                   str(tmp_path / "rep"))
+        assert code == 0, err
+        assert "toy_ns" in (tmp_path / "rep" / "leaderboard.md").read_text()
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

@@ -116,6 +116,21 @@ def test_png_reading_keeps_pixels_and_order(tmp_path):
     np.testing.assert_array_equal(load_samples(_png_folder(tmp_path / "rgb", rgb)), rgb)
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height 8-bit grey pixels and holds one empty row: what a
+    decompression bomb looks like to a reader before it decodes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b""))
+
+
 def _write(tmp_path, kind: str):  # one branch per kind of bad input
     p = tmp_path / "bad"
     if kind == "missing":
@@ -144,6 +159,9 @@ def _write(tmp_path, kind: str):  # one branch per kind of bad input
         np.savez(p, x=arrays[kind[6:]])
     elif kind == "rgba_png":
         _png_folder(p, _images(2, c=3), mode="RGBA")
+    elif kind == "bomb_png":  # issue 23: a 30000 x 30000 PNG header (PIL's DecompressionBombError)
+        p.mkdir()
+        (p / "bomb.png").write_bytes(_png_header(30000, 30000))
     elif kind == "mixed_png":
         _png_folder(p, _images(2))
         from PIL import Image
@@ -179,6 +197,7 @@ BAD = [  # (what, fake kind, extra args, message in the one line)
     ("images for points", "array:few5", ["--dataset", "ring8"], "float 2-D points (N, 2)"),
     ("RGBA PNGs", "rgba_png", [], "PNG mode 'RGBA'"),
     ("PNGs of two sizes", "mixed_png", [], "differs from"),
+    ("decompression bomb PNG", "bomb_png", [], "bomb.png: 900,000,000 pixels, more than PIL's limit"),
     ("unknown dataset", "array:few5", ["--dataset", "mnistt"], "unknown dataset 'mnistt'"),
     ("n_real over the split", "array:few5", ["--metrics", "fid_mnist", "--n-real", "201"],
      "n_real=201 but mnist/test has only 200 samples"),

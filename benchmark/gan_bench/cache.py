@@ -30,9 +30,20 @@ def offline() -> bool:
 
 def cache_root() -> Path:
     """`$GAN_BENCH_CACHE`, else `~/.cache/gan-bench` (created on demand)."""
-    root = os.environ.get("GAN_BENCH_CACHE") or os.path.join(Path.home(), ".cache", "gan-bench")
+    from gan_bench.errors import UserInputError
+
+    given = os.environ.get("GAN_BENCH_CACHE")
+    root = given or os.path.join(Path.home(), ".cache", "gan-bench")
     path = Path(root).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    where = f"GAN_BENCH_CACHE={given}" if given else str(path)
+    if path.exists() and not path.is_dir():
+        raise UserInputError(f"{where}: is a file, not a folder; point GAN_BENCH_CACHE at a "
+                             "folder (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"{where}: cannot create the cache folder ({exc.strerror or exc}); "
+                             "point GAN_BENCH_CACHE at a writable folder") from None
     return path
 
 

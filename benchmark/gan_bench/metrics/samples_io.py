@@ -15,6 +15,8 @@ Evaluator's); 3-D arrays get the channel axis. Every problem is a UserInputError
 
 from __future__ import annotations
 
+import re
+
 import math
 import zipfile
 from pathlib import Path
@@ -94,11 +96,21 @@ def load_npz(path: Path) -> np.ndarray:
 def _read_png(path: Path) -> np.ndarray:
     """One PNG as uint8 (C, H, W), C 1 (grey) or 3 (RGB). PIL is always there: torchvision
     depends on pillow (its datasets import PIL), so no second decoder is kept."""
+    import warnings
+
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
-            mode, arr = img.mode, np.asarray(img)
+        with warnings.catch_warnings():  # PIL only warns up to 2x its pixel limit: refuse too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                mode, arr = img.mode, np.asarray(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(size[1]):,} pixels" if size else "too many pixels"
+        raise UserInputError(f"{path}: {pixels}, more than PIL's limit of "
+                             f"{Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?); save each "
+                             "sample as its own small PNG") from None
     except OSError as exc:
         raise UserInputError(f"{path}: not a readable PNG ({exc})") from None
     if mode not in ("L", "RGB"):

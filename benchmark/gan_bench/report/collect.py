@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sqlite3
 import tempfile
 from datetime import datetime, timezone
@@ -60,6 +61,31 @@ def _has_stores(suite: Any, out: Path) -> bool:
                                  "write a fresh schema, and a report never writes to a store)")
     optuna_ok = bool(suite.storage) or (out / "optuna.db").is_file()
     return optuna_ok and (bool(suite.tracking_uri) or (out / "mlflow.db").is_file())
+
+
+def snapshot(url: str, folder: Path) -> str:
+    """The URL of a consistent copy in `folder` of the local sqlite store at `url` (other URLs
+    unchanged). sqlite's backup API through a read-only connection, which sees what a writer
+    has committed, also in its write-ahead log; where even that cannot open the store (a
+    read-only mount without the -shm file sqlite needs), the files themselves are copied (no
+    writer can be at work on a read-only mount). A file that is not a database is copied as
+    it is: opening the copy then fails with sqlite's own error, as opening the store would."""
+    path = _sqlite_path(url)
+    if path is None or not path.is_file():
+        return url
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / path.name
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True, timeout=30)) as src, \
+                contextlib.closing(sqlite3.connect(dst)) as copy:
+            src.backup(copy)
+    except sqlite3.Error:
+        dst.unlink(missing_ok=True)
+        for suffix in ("", "-wal"):
+            if Path(f"{path}{suffix}").is_file():
+                shutil.copyfile(f"{path}{suffix}", f"{dst}{suffix}")
+    return "sqlite:///" + str(dst)
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -287,6 +313,7 @@ class _Context:
         self.runs, self.objective, self.higher = runs, objective, higher
         self.arts = _Artifacts(tracker, out, tmp)
         self.warnings: list[str] = []
+        self.storage_label, self.tracking_label = storage, tracker.uri  # the stores' own URLs
 
 
 def _unique_finals(ctx: _Context, gan: str, finals: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -318,12 +345,12 @@ def _cross_check(ctx: _Context, name: str, records: list[dict[str, Any]],
     search = [r for r in runs if r["tags"].get("stage") == "search"]
     if search and not records:
         raise UserInputError(
-            f"{_redact(ctx.storage)}: the Optuna storage holds no trials of study {name!r}, but MLflow "
+            f"{_redact(ctx.storage_label)}: the Optuna storage holds no trials of study {name!r}, but MLflow "
             f"holds {len(search)} search run(s) of it: the Optuna store was emptied "
             "or replaced; restore it (or report from a fresh output_dir)")
     if not search and any(r["state"] in ("complete", "pruned") for r in records):
         raise UserInputError(
-            f"{ctx.tracker.uri}: MLflow holds no runs of study {name!r}, but the Optuna storage "
+            f"{ctx.tracking_label}: MLflow holds no runs of study {name!r}, but the Optuna storage "
             f"holds {len(records)} trial(s) of it: the MLflow store was emptied or replaced; "
             "restore it (or report from a fresh output_dir)")
     for rec in records:
@@ -524,15 +551,19 @@ def collect(source: str | Path, references: Path = REFERENCES_PATH,
 
     suite, out = resolve_source(source)
     storage = suite.storage or default_storage_url(out)
+    tracking = suite.tracking_uri or default_tracking_uri(out)
     objective, directions = _directions(suite, set())
     higher = directions[objective]
     with _damaged_store_is_one_line(out), \
             tempfile.TemporaryDirectory(prefix="gan-bench-report-") as tmp:
-        tracker = Tracker(suite.tracking_uri or default_tracking_uri(out), suite.name,
-                          read_only=True)
+        # read from snapshots of local sqlite stores: a store on a read-only mount reads too
+        # (sqlite would need to write beside it), and the store itself is never written
+        tracker = Tracker(snapshot(tracking, Path(tmp) / "mlflow"), suite.name, read_only=True)
         # the summary run (made after a run's report) is not a run of any study
         runs = [r for r in tracker.find_runs() if r["tags"].get("stage") != "summary"]
-        ctx = _Context(suite, out, tracker, storage, runs, objective, higher, Path(tmp))
+        ctx = _Context(suite, out, tracker, snapshot(storage, Path(tmp) / "optuna"), runs,
+                       objective, higher, Path(tmp))
+        ctx.storage_label, ctx.tracking_label = storage, tracking
         gans = tuple(_gan(ctx, g) for g in suite.resolved_gans())
         versions = _versions(runs, ctx.arts)
     keys = {k for g in gans for f in g.finalists for k in f.metrics}
