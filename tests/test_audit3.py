@@ -543,3 +543,124 @@ def test_report_reads_a_finished_store_on_a_read_only_mount(done_run, tmp_path, 
         assert "toy_ns" in (tmp_path / "rep" / "leaderboard.md").read_text()
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_the_rerun_completes(tmp_path):
+    """Before: 4,222 stderr lines with 152 tracebacks (MLflow's logged retries) before the last
+    line. Now one line naming the folder; after freeing space the same command completes."""
+    out_fs = tmp_path / "fs"
+    out_fs.mkdir()
+    out = out_fs / "run"
+    args = [str(BIN / "gan-bench"), "run", str(SMOKE), "--plain", "--no-estimate", "--no-report",
+            *tiny_args(out)]
+    for size in ("2m", "1m"):  # small enough that this suite's stores fill it on the way
+        _mount_or_skip("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(out_fs))
+        try:
+            full = subprocess.run(args, capture_output=True, text=True, timeout=600)
+            if full.returncode != 0:
+                break
+        finally:
+            if full.returncode == 0:
+                subprocess.run(["umount", str(out_fs)], check=False)
+    try:
+        assert full.returncode == 1, full.stderr[-3000:]
+        assert full.stderr.count("\n") == 1, full.stderr[-3000:]
+        assert full.stderr.startswith(f"error: {out}: the disk is full")
+        assert "run the same command again to resume" in full.stderr
+        subprocess.run(["mount", "-o", "remount,size=300m", str(out_fs)], check=True)
+        rerun = subprocess.run(args, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        finals = [r for r in _runs(out, "final") if r.info.status == "FINISHED"]
+        assert sorted(r.data.params["seed"] for r in finals) == ["1000", "1001"]
+    finally:
+        subprocess.run(["umount", str(out_fs)], check=False)
+
+
+class _Proxy:
+    """A TCP proxy 127.0.0.1:<port> -> PostgreSQL; `cut()` closes it and every connection,
+    as a network failure or a restarted database would."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", port))
+        self.server.listen(64)
+        self.port, self.conns, self.alive = self.server.getsockname()[1], [], True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while self.alive:
+            try:
+                client, _ = self.server.accept()
+                upstream = socket.create_connection(("127.0.0.1", 5432))
+            except OSError:
+                return
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        self.alive = False
+        self.server.close()
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+
+def test_a_lost_database_connection_is_one_line_and_the_rerun_resumes(tmp_path):
+    """Before: a 1,645-line traceback, exit 1. The Optuna storage is PostgreSQL behind a proxy
+    that is cut while the first trial trains."""
+    import uuid
+
+    from gan_bench.study import study_records
+
+    pytest.importorskip("psycopg2")
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=3).close()
+    except OSError:
+        pytest.skip("no PostgreSQL server answers at 127.0.0.1:5432")
+    proxy = _Proxy()
+    name = f"lost_{uuid.uuid4().hex[:8]}"
+    url = f"postgresql+psycopg2://root@127.0.0.1:{proxy.port}/test"
+    out = tmp_path / "run"
+    args = [str(BIN / "gan-bench"), "run", str(SMOKE), "--plain", "--no-estimate", "--no-report",
+            *tiny_args(out, f"name={name}", f"storage={url}", "budget.trials=3",
+                       "budget.iterations=1000", "budget.eval_every=250", "finalists.top=0")]
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in run.stdout:
+        if "toy_ns trial 0:" in line:
+            break
+    time.sleep(1)
+    proxy.cut()
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 1 and err.count("\n") == 1, err[-3000:]
+    assert err.startswith(f"error: postgresql+psycopg2://root@127.0.0.1:{proxy.port}/test: lost "
+                          "the connection to the Optuna storage")
+    assert "run the same command again to resume" in err
+    proxy = _Proxy(proxy.port)  # the database answers again
+    try:
+        rerun = subprocess.run(args, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        records = study_records(url, f"{name}/toy_ns")
+        assert sum(r["state"] in ("complete", "pruned") for r in records) == 3
+        assert "RUNNING" not in {r.info.status for r in _runs_of(out, name)}
+    finally:
+        proxy.cut()
+
+
+def _runs_of(out: Path, experiment: str) -> list:
+    client = _client(out)
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], max_results=1000)

@@ -27,3 +27,9 @@ class TrialTaken(GanBenchError):
     """This process's trial is no longer RUNNING in the Optuna storage: another worker judged
     its owner dead, failed it and queued its parameters again. The trial's result is no longer
     this process's to tell; it stops the trial and moves on (never a crash)."""
+
+
+class StoreFailure(GanBenchError):
+    """A store stopped working under a running command (a lost database connection, a full
+    disk). One line naming the store; what was recorded is intact, and running the same command
+    again resumes. Exit code 1 (2 is for bad input)."""

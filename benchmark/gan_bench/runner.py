@@ -26,7 +26,8 @@ import torch
 
 from gan_bench import interrupts, ui
 from gan_bench.cache import atomic_write_json, sha256_file
-from gan_bench.errors import TrialTaken
+from gan_bench.errors import StoreFailure, TrialTaken
+from gan_bench.stores import redact, store_failure_line
 from gan_bench.images import image_grid, points_image
 from gan_bench.keys import KEY_TAG, finalist_key, finalist_key_problem
 from gan_bench.procs import cpu_model
@@ -241,12 +242,12 @@ class Runner:
         trials = sum(r["state"] in ("complete", "pruned") for r in records)
         if searches and not records:
             raise UserInputError(
-                f"{_redact(self.storage_url)}: the Optuna storage holds no trials of {gan.name}, "
+                f"{redact(self.storage_url)}: the Optuna storage holds no trials of {gan.name}, "
                 f"but MLflow holds {searches} search run(s) of it: the Optuna store was emptied or "
                 "replaced; restore it, or use a new output_dir (nothing was run)")
         if trials and not searches:
             raise UserInputError(
-                f"{_redact(self.tracking_uri)}: MLflow holds no search runs of {gan.name}, but "
+                f"{redact(self.tracking_uri)}: MLflow holds no search runs of {gan.name}, but "
                 f"the Optuna storage holds {trials} finished trial(s) of it: the "
                 "MLflow store was emptied or replaced; restore it, or use a new output_dir "
                 "(nothing was run)")
@@ -267,6 +268,18 @@ class Runner:
 
     # ------------------------------------------------------------------ the suite
     def run(self) -> SuiteOutcome:
+        """Run the suite. A store that fails on the way (a lost database connection, a full
+        disk) is StoreFailure, one line that names it: what was recorded stays, and running
+        the same command again resumes."""
+        try:
+            return self._run()
+        except Exception as exc:
+            line = store_failure_line(exc, self.storage_url, self.tracking_uri, self.out)
+            if line is None:
+                raise
+            raise StoreFailure(line) from exc
+
+    def _run(self) -> SuiteOutcome:
         self._setup()
         outcome = SuiteOutcome(self.suite.name, self.out, self.tracking_uri, self.storage_url,
                                self.objective_key, self.direction)
@@ -356,14 +369,20 @@ class Runner:
             if not self._out_of_time():
                 outcome.new_finalists += self._run_finalists(gan, study, parent)
                 self.clock.close(gan.name)
-        except KeyboardInterrupt:
-            status = "KILLED"
+        except BaseException as exc:  # the summary is best effort: never replace why we stop
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            for close in (lambda: self._summarise(gan, study, parent_run),
+                          lambda: self.tracker.finish_parent(parent, status)):
+                try:
+                    close()
+                except Exception as err:  # noqa: BLE001 - e.g. the store that just failed
+                    exc.add_note(f"gan-bench: also failed to close {gan.name}'s parent run: "
+                                 f"{type(err).__name__}: {str(err)[:200]}")
             raise
+        try:
+            self._summarise(gan, study, parent_run)
         finally:
-            try:
-                self._summarise(gan, study, parent_run)
-            finally:
-                self.tracker.finish_parent(parent, status)
+            self.tracker.finish_parent(parent, status)
         return self._gan_outcome(gan, study)
 
     def _log_inputs(self, run: Any) -> None:
@@ -562,13 +581,24 @@ class Runner:
 
     @staticmethod
     def _trial_aborted(study: Any, ticket: Any, run: Any, exc: BaseException) -> None:
+        """Record a trial stopped by Ctrl-C (retried later) or an error, in both stores as far
+        as they answer: when one of them is what failed (a lost connection, a full disk), the
+        other is still told, and `exc` stays what the caller raises."""
         if isinstance(exc, KeyboardInterrupt):
-            study.fail(ticket, "interrupted by the user", {"failure_kind": "interrupted"}, retry=True)
-            run.end("KILLED", {"state": "interrupted"})
+            steps = (lambda: study.fail(ticket, "interrupted by the user",
+                                        {"failure_kind": "interrupted"}, retry=True),
+                     lambda: run.end("KILLED", {"state": "interrupted"}))
         else:
-            with contextlib.suppress(TrialTaken):  # the error below is what the user must see
-                study.fail(ticket, f"error: {type(exc).__name__}: {exc}", {"failure_kind": "error"})
-            run.end("FAILED", {"state": "error", "fail_reason": f"{type(exc).__name__}: {exc}"[:500]})
+            reason = f"{type(exc).__name__}: {exc}"
+            steps = (lambda: study.fail(ticket, f"error: {reason}", {"failure_kind": "error"}),
+                     lambda: run.end("FAILED", {"state": "error", "fail_reason": reason[:500]}))
+        for step in steps:
+            try:
+                step()
+            except TrialTaken:
+                pass
+            except Exception as err:  # noqa: BLE001 - the store that failed; said once, below
+                exc.add_note(f"gan-bench: could not record the trial: {type(err).__name__}")
 
     def _trial_taken(self, gan: Any, ticket: Any, run: Any, reason: str, start: float) -> None:
         """Another worker failed this trial (and queued it again): end the MLflow run KILLED
@@ -837,7 +867,7 @@ class Runner:
 
     def _context_base(self) -> dict[str, Any]:
         s = self.suite
-        return {"suite": s.name, "dataset": s.dataset.name, "optuna_storage": _redact(self.storage_url),
+        return {"suite": s.name, "dataset": s.dataset.name, "optuna_storage": redact(self.storage_url),
                 "git_sha": self.git_sha, "objective": self.objective_key,
                 "direction": self.direction, "worker": self.worker, "hardware": self.hardware,
                 "command": self.command}
@@ -898,12 +928,3 @@ def describe_hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{cpu_model()} x {os.cpu_count()} cores"
-
-
-def _redact(url: str) -> str:
-    """Storage URL without a password (it goes into tags)."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
-    return url

@@ -100,8 +100,10 @@ _logger = logging.getLogger(__name__)
 # A fresh sqlite db logs every alembic migration at INFO; a retried lock logs a traceback.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 logging.getLogger("mlflow.store.db").setLevel(logging.WARNING)
-logging.getLogger("mlflow.store.db.utils").addFilter(
-    lambda record: not _is_lock_message(record.getMessage()))
+# MLflow logs every failed database call at ERROR with its traceback, then raises; `_call`
+# turns the raise into one TrackingError, so the log only repeats it (a full disk printed
+# 4,000 lines of these before gan-bench's own line).
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 class TrackingError(GanBenchError):
@@ -249,6 +251,10 @@ def _is_lock_message(message: str) -> bool:
 
 
 def _is_transient(exc: BaseException) -> bool:
+    """Worth retrying: a locked sqlite db, a busy server; never a full disk (it stays full)."""
+    message = str(exc).lower()
+    if "disk is full" in message or "no space left" in message:
+        return False
     if isinstance(exc, MlflowException) and exc.error_code == "TEMPORARILY_UNAVAILABLE":
         return True
     return isinstance(exc, sqlalchemy.exc.OperationalError) or _is_lock_message(str(exc))
@@ -796,7 +802,7 @@ class RunHandle:
         except ImportError:
             yield
             return
-        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.ERROR)
         monitor = SystemMetricsMonitor(self.run_id, sampling_interval=interval_s,
                                        tracking_uri=self._tracker.uri)
         monitor.start()

@@ -21,6 +21,7 @@ from urllib.request import url2pathname
 
 from gan_bench.errors import UserInputError
 from gan_bench.keys import KEY_TAG, finalist_key_problem
+from gan_bench.stores import redact
 from gan_bench.report.data import TRIAL_STATES, FinalistRecord, GanRecord, ReportData, TrialRecord
 
 __all__ = ["collect", "resolve_source", "REFERENCES_PATH", "load_references"]
@@ -340,12 +341,10 @@ def _cross_check(ctx: _Context, name: str, records: list[dict[str, Any]],
                  runs: list[dict[str, Any]]) -> None:
     """Refuse when Optuna and MLflow disagree on a value both hold: one store is damaged, and
     the report would print numbers that no trial produced."""
-    from gan_bench.runner import _redact
-
     search = [r for r in runs if r["tags"].get("stage") == "search"]
     if search and not records:
         raise UserInputError(
-            f"{_redact(ctx.storage_label)}: the Optuna storage holds no trials of study {name!r}, but MLflow "
+            f"{redact(ctx.storage_label)}: the Optuna storage holds no trials of study {name!r}, but MLflow "
             f"holds {len(search)} search run(s) of it: the Optuna store was emptied "
             "or replaced; restore it (or report from a fresh output_dir)")
     if not search and any(r["state"] in ("complete", "pruned") for r in records):
