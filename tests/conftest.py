@@ -52,3 +52,55 @@ def run_artifact_dir(out, run):
     if uri.startswith("mlflow-artifacts:"):
         return Path(out) / "mlartifacts" / urlparse(uri).path.lstrip("/")
     return Path(urlparse(uri).path)
+
+
+# --------------------------------------------------------------------------- a tiny finished run
+# One GAN on ring8 (suites/smoke.yaml shrunk): 2 trials of 60 iterations and 2 finalist seeds,
+# a few seconds on a CPU. The integrity tests damage copies of it (tests/test_integrity.py,
+# tests/test_audit3.py).
+SMOKE_SUITE = __import__("pathlib").Path(__file__).resolve().parent.parent / "suites" / "smoke.yaml"
+TINY_SMOKE = ["gans=[{name: toy_ns, arch: toy_mlp, loss: non_saturating, arch_options: {size: tiny}}]",
+              "budget.trials=2", "budget.iterations=60", "budget.eval_every=30",
+              "finalists.top=1", "finalists.seeds=2"]
+
+
+def tiny_smoke(out, *extra):
+    """suites/smoke.yaml as the tiny run above, in `out`, with more `--set` overrides."""
+    from gan_bench.config import load_suite
+
+    return load_suite(SMOKE_SUITE, [f"output_dir={out}", *TINY_SMOKE, *extra])
+
+
+@pytest.fixture(scope="session")
+def done_run(tmp_path_factory):
+    """The tiny run, finished; tests copy it (`run_copy`) before damaging anything."""
+    from gan_bench.runner import Runner
+
+    out = tmp_path_factory.mktemp("tiny-smoke") / "run"
+    Runner(tiny_smoke(out)).run()
+    return out
+
+
+@pytest.fixture
+def run_copy(done_run, tmp_path):
+    import shutil
+
+    dst = tmp_path / "copy"
+    shutil.copytree(done_run, dst)
+    return dst
+
+
+def cli_main(monkeypatch, capsys, *args):
+    """(exit code, stdout, stderr) of `gan-bench ARGS` run in this process through cli.main()."""
+    import sys
+
+    from gan_bench import cli
+
+    monkeypatch.setattr(sys, "argv", ["gan-bench", *args])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -29,30 +29,19 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_artifact_dir
+from conftest import TINY_SMOKE, cli_main, run_artifact_dir, tiny_smoke
 
-from gan_bench import cli
-from gan_bench.config import load_suite
 from gan_bench.runner import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "suites" / "smoke.yaml"
 BIN = Path(sys.executable).parent
-TINY = ["gans=[{name: toy_ns, arch: toy_mlp, loss: non_saturating, arch_options: {size: tiny}}]",
-        "budget.trials=2", "budget.iterations=60", "budget.eval_every=30",
-        "finalists.top=1", "finalists.seeds=2"]
+TINY = TINY_SMOKE
 
 
 def gan_bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of `gan-bench ARGS` run through cli.main()."""
-    monkeypatch.setattr(sys, "argv", ["gan-bench", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    code, out, err = cli_main(monkeypatch, capsys, *args)
+    return int(code or 0), out, err
 
 
 def one_error_line(err: str) -> str:
@@ -67,22 +56,7 @@ def tiny_args(out: Path, *extra: str) -> list[str]:
 
 
 def _suite(out: Path, *extra: str):
-    return load_suite(SMOKE, [f"output_dir={out}", *TINY, *extra])
-
-
-@pytest.fixture(scope="module")
-def done_run(tmp_path_factory):
-    """A finished tiny run; tests copy it before damaging anything."""
-    out = tmp_path_factory.mktemp("audit3") / "run"
-    Runner(_suite(out)).run()
-    return out
-
-
-@pytest.fixture
-def run_copy(done_run, tmp_path):
-    dst = tmp_path / "copy"
-    shutil.copytree(done_run, dst)
-    return dst
+    return tiny_smoke(out, *extra)
 
 
 def _client(out: Path):

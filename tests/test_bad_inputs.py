@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import cli_main
 
 from gan_bench import cli, preflight
 from gan_bench.config import load_suite
@@ -34,14 +35,7 @@ RO_FS = "/sys/gan-bench-test"  # sysfs refuses new files even to root
 
 def gan_bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of `gan-bench ARGS` run through cli.main()."""
-    monkeypatch.setattr(sys, "argv", ["gan-bench", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli_main(monkeypatch, capsys, *args)
 
 
 def assert_one_line(code: int, out: str, err: str, expected: str) -> None:

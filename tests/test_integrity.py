@@ -7,42 +7,22 @@ from __future__ import annotations
 import json
 
 import hashlib
-import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_artifact_dir
+from conftest import SMOKE_SUITE, run_artifact_dir, tiny_smoke
 
-from gan_bench.config import Range, load_suite
+from gan_bench.config import Range
 from gan_bench.runner import Runner
 
-ROOT = Path(__file__).resolve().parent.parent
-SMOKE = ROOT / "suites" / "smoke.yaml"
-TINY = ["gans=[{name: toy_ns, arch: toy_mlp, loss: non_saturating, arch_options: {size: tiny}}]",
-        "budget.trials=2", "budget.iterations=60", "budget.eval_every=30",
-        "finalists.top=1", "finalists.seeds=2"]
+SMOKE = SMOKE_SUITE
 
 
 def _suite(out: Path, *extra: str):
-    return load_suite(SMOKE, [f"output_dir={out}", *TINY, *extra])
-
-
-@pytest.fixture(scope="module")
-def done_run(tmp_path_factory):
-    """A finished tiny run; tests copy it before damaging anything."""
-    out = tmp_path_factory.mktemp("integrity") / "run"
-    Runner(_suite(out)).run()
-    return out
-
-
-@pytest.fixture
-def run_copy(done_run, tmp_path):
-    dst = tmp_path / "copy"
-    shutil.copytree(done_run, dst)
-    return dst
+    return tiny_smoke(out, *extra)
 
 
 def _cli(capsys, *args: str) -> tuple[int, str]:
