@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import cli_main
 
-from gan_bench import cli, preflight
+from gan_bench import preflight
 from gan_bench.config import load_suite
 from gan_bench.metrics.records import protocol_differences
 
