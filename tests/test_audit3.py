@@ -516,7 +516,7 @@ def test_report_reads_a_finished_store_on_a_read_only_mount(done_run, tmp_path, 
         assert code == 0, err
         assert "toy_ns" in (tmp_path / "rep" / "leaderboard.md").read_text()
     finally:
-        subprocess.run(["umount", str(mnt)], check=False)
+        subprocess.run(["umount", "--lazy", str(mnt)], check=False)
 
 
 def test_a_full_disk_is_one_line_and_the_rerun_completes(tmp_path):
@@ -535,7 +535,7 @@ def test_a_full_disk_is_one_line_and_the_rerun_completes(tmp_path):
                 break
         finally:
             if full.returncode == 0:
-                subprocess.run(["umount", str(out_fs)], check=False)
+                subprocess.run(["umount", "--lazy", str(out_fs)], check=False)
     try:
         assert full.returncode == 1, full.stderr[-3000:]
         assert full.stderr.count("\n") == 1, full.stderr[-3000:]
@@ -547,7 +547,7 @@ def test_a_full_disk_is_one_line_and_the_rerun_completes(tmp_path):
         finals = [r for r in _runs(out, "final") if r.info.status == "FINISHED"]
         assert sorted(r.data.params["seed"] for r in finals) == ["1000", "1001"]
     finally:
-        subprocess.run(["umount", str(out_fs)], check=False)
+        subprocess.run(["umount", "--lazy", str(out_fs)], check=False)
 
 
 class _Proxy:

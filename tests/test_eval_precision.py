@@ -134,7 +134,7 @@ def test_generation_for_evaluation_is_strict_fp32_too(tf32_on):
     from gan_bench.catalogue import load_builtins
     from gan_bench.data import load_dataset
     from gan_bench.train import GanSpec, TrainConfig, Trainer
-    from gan_bench.train.packed import PackedTrainer
+    from gan_bench.train import PackedTrainer
 
     load_builtins()
     data = load_dataset("ring8", "test")
@@ -146,7 +146,7 @@ def test_generation_for_evaluation_is_strict_fp32_too(tf32_on):
     trainer.generate(10, seed=0)
     hook.remove()
     pack = PackedTrainer(spec, [cfg, cfg.with_(seed=1)], data)
-    template = pack.templates["G"]
+    template = pack.modules["G"]  # the template each trial's G is copied from, hooks included
     template.register_forward_hook(lambda *a: seen.append(_flags()))
     pack.trials[1].generate(10, seed=0)
     assert seen and all(flags == STRICT for flags in seen)

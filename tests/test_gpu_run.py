@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "benchmark" / "scripts"
-DRY_STEPS = ["install", "setup", "gpu_tests", "perf_infogan_p2", "perf_dcgan_p2", "fid", "lucic",
+DRY_STEPS = ["install", "setup", "gpu_tests", "perf_infogan_p2", "perf_dcgan_p2", "perf_wgan_gp_p2",
+             "fid", "lucic",
              "projection"]
 
 
@@ -56,9 +57,12 @@ def test_dry_run_runs_every_step_and_writes_json(dry_run):
     assert all((out / s["log"]).is_file() for s in summary["steps"])
     for arch in ("infogan", "dcgan"):
         perf = json.loads((out / f"perf_{arch}_p2.json").read_text())
-        assert [r["name"] for r in perf["rows"]] == ["reference", "fast", "packed x2"]
+        assert [r["name"] for r in perf["rows"]] == ["reference", "solo", "packed x2"]
         assert perf["setting"]["arch"] == arch and perf["setting"]["batch"] == 64
         assert all(r["img_per_s"] > 0 for r in perf["rows"])
+    wgp = json.loads((out / "perf_wgan_gp_p2.json").read_text())  # issue 24: WGAN-GP packs
+    assert [r["name"] for r in wgp["rows"]] == ["solo", "packed x2"]
+    assert wgp["setting"]["penalty"] == "gradient_penalty" and wgp["rows"][1]["img_per_s"] > 0
     fid = json.loads((out / "fid.json").read_text())
     assert [r.get("precision_requested", "fp32") for r in fid] == ["fp32", "fp32", "tf32", "tf32"]
     assert {r["protocol"]["precision"] for r in fid} == {"fp32-strict"}  # no TF32 on a CPU
@@ -81,7 +85,7 @@ def test_perf_table_renders_the_dry_run(dry_run):
     assert res.returncode == 0, res.stderr
     text = res.stdout
     assert text.startswith("### Performance on no GPU (measured)") and "CPU dry run" in text
-    for row in ("| infogan | fast path, one trial |", "| dcgan | packed x2 (aggregate) |",
+    for row in ("| infogan | trainer, one trial |", "| dcgan | packed x2 (aggregate) |",
                 "| fid_mnist | 200 / 200 | fp32-strict (asked tf32) |"):
         assert row in text
     assert "`suites/mnist.yaml` projected:" in text and "Lucic et al. 2018 protocol" in text
@@ -122,7 +126,7 @@ def test_perf_table_states_each_target_and_what_is_missing(tmp_path):
     text = table.render(table.load(tmp_path))
     assert text.startswith("### Performance on NVIDIA H200 (measured)") and "dry run" not in text
     assert "NVIDIA H200 (143,771 MiB), driver 580.159.03; torch 2.11.0+cu130" in text
-    assert "| infogan | fast path, one trial | 7,000 | 7.00 | tf32 | >= 6x: reached |" in text
+    assert "| infogan | trainer, one trial | 7,000 | 7.00 | tf32 | >= 6x: reached |" in text  # an old "fast" row
     assert ("| infogan | packed x8 (aggregate) | 12,000 | 12.00 | tf32 | >= 15x: not reached |"
             in text)
     incep = "| fid_inception | 10,000 / 10,000 |"

@@ -22,7 +22,8 @@ from gan_bench.models.maxout import Maxout, MaxoutDiscriminator
 from gan_bench.models.options import pack_input
 from gan_bench.registry import ARCHITECTURES
 from gan_bench.train import GanSpec, TrainConfig, Trainer
-from gan_bench.train.packed import PackedTrainer, pack_problems
+from gan_bench.train import PackedTrainer
+from gan_bench.train.packed import pack_problems
 import test_packed
 from test_packed import Rec, _as_float64, three_trials
 from test_trainer import tiny_points

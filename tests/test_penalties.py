@@ -138,13 +138,31 @@ def test_weight_clip_clamps_after_the_d_step():
         lin.bias.copy_(torch.tensor([0.02, -0.001, 0.0]))
     value, parts = penalty("weight_clip", lin, torch.zeros(2, 4), torch.zeros(2, 4))
     assert value.item() == 0.0 and parts == {}
-    PENALTIES.get("weight_clip").after_d_step(lin)
+    params = {k: p.detach() for k, p in lin.named_parameters()}  # D's tensors, clamped in place
+    PENALTIES.get("weight_clip").after_d_step_(params)
     torch.testing.assert_close(lin.weight, torch.tensor([[0.01, -0.01, 0.005, -0.003]] * 3))
     torch.testing.assert_close(lin.bias, torch.tensor([0.01, -0.001, 0.0]))
-    PENALTIES.get("weight_clip").after_d_step(lin, clip=0.002)
+    PENALTIES.get("weight_clip").after_d_step_(params, clip=0.002)
     assert lin.weight.abs().max().item() == pytest.approx(0.002)
     with pytest.raises(ValueError, match=r"'c' for penalty 'weight_clip' \(known: clip\)"):
-        PENALTIES.get("weight_clip").after_d_step(lin, c=0.1)
+        PENALTIES.get("weight_clip").after_d_step_(params, c=0.1)
+
+
+def test_weight_clip_in_a_pack_clamps_only_the_trials_that_stepped():
+    stacked = {"w": torch.full((3, 2, 2), 0.5)}
+    PENALTIES.get("weight_clip").after_d_step_(stacked, torch.tensor([True, False, True]), clip=0.1)
+    assert stacked["w"][:, 0, 0].tolist() == pytest.approx([0.1, 0.5, 0.1])
+
+
+def test_penalties_declare_what_they_need():
+    """The packing and CUDA-graph plans read these instead of keeping their own lists."""
+    double = {n for n in NAMES if PENALTIES.get(n).double_backward}
+    after = {n for n in NAMES if PENALTIES.get(n).acts_after_d_step}
+    assert double == set(GRADIENT_PENALTIES) and after == {"weight_clip"}
+    shape = (8, 1, 4, 4)
+    draws = {n: [d(shape) for d in PENALTIES.get(n).uniform_draws] for n in NAMES}
+    assert draws == {"none": [], "weight_clip": [], "r1": [], "gradient_penalty": [(8, 1, 1, 1)],
+                     "dragan": [shape, (8, 1, 1, 1)]}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -195,7 +213,7 @@ def test_every_loss_and_penalty_take_one_d_and_one_g_step(loss_name, penalty_nam
     opt_d.zero_grad()
     (out.d_loss + value).backward()
     opt_d.step()
-    pen.after_d_step(D)
+    pen.after_d_step_({k: p.detach() for k, p in D.named_parameters()})
     assert torch.isfinite(out.d_loss + value)
     assert set(d_probabilities(loss, {}, D(real), D(fake))) == {"d_real", "d_fake"}
 

@@ -95,11 +95,12 @@ def test_k_and_lr_ratio_are_honoured(k, ratio):
     res = tr.fit()
     assert (res.iterations, res.d_steps) == (6, 6 * k)
     # Adam counts its own steps: G stepped once per iteration, D k times
-    g_steps = {int(s["step"]) for s in tr.opt_g.state.values()}
-    d_steps = {int(s["step"]) for s in tr.opt_d.state.values()}
+    g_steps = {int(s) for s in tr.opt["G"]["step"].values()}
+    d_steps = {int(s) for s in tr.opt["D"]["step"].values()}
     assert g_steps == {6} and d_steps == {6 * k}
-    assert tr.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3, rel=1e-12)
-    assert tr.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3 * ratio, rel=1e-12)
+    assert tr.hyper["G"]["lr"] == pytest.approx(1e-3, rel=1e-12)
+    assert tr.hyper["D"]["lr"] == pytest.approx(1e-3 * ratio, rel=1e-12)
+    assert rec.logs[-1][1]["lr_d"] == pytest.approx(1e-3 * ratio, rel=1e-12)
     assert [s for s, _ in rec.logs] == [2, 4, 6] and rec.evals == [3, 6]
     assert rec.events == ["start", ("end", "completed")]
     diag = rec.logs[-1][1]
@@ -126,15 +127,16 @@ def test_callback_can_stop_training():
     assert (res.status, res.iterations, res.stop_reason) == ("stopped", 4, "pruned at 4")
 
 
-def test_absurd_learning_rate_raises_training_diverged():
+def test_absurd_learning_rate_is_a_diverged_result():
+    """Divergence is one status, solo or packed: a result with the TrainingDiverged in `error`."""
     rec = Recorder()
     cfg = TrainConfig(iterations=200, lr_g=1e12, lr_ratio=1.0, beta1=0.0, batch_size=16, log_every=1,
                       device="cpu")
     tr = Trainer(GanSpec("toy_mlp", "wasserstein", arch_options={"size": "tiny"}), cfg, tiny_points(), [rec])
-    with pytest.raises(TrainingDiverged) as info:
-        tr.fit()
-    assert 1 <= info.value.step <= 200 and info.value.what
-    assert "not finite" in str(info.value)
+    res = tr.fit()
+    assert res.status == "diverged" and isinstance(res.error, TrainingDiverged)
+    assert 1 <= res.error.step <= 200 and res.error.what and res.iterations == res.error.step
+    assert "not finite" in str(res.error)
     assert rec.events == ["start", ("end", "diverged")]
 
 

@@ -111,7 +111,7 @@ def train_baseline(name: str, seconds: float, *, data: Any, curve_eval: Any, fin
     """Train preset `name` for `seconds` of wall time; return its result and a sample grid
     batch (GRID_N uint8 images from z seed 0). Diverging is a result, not an error."""
     from gan_bench.presets import get_preset
-    from gan_bench.train.trainer import Trainer, TrainingDiverged
+    from gan_bench.train.trainer import Trainer
 
     preset = get_preset(name)
     cfg = _config(preset, device, seed, log_every)
@@ -126,10 +126,9 @@ def train_baseline(name: str, seconds: float, *, data: Any, curve_eval: Any, fin
                 "lr_d": cfg.resolved_lr_d, "k": cfg.k, "beta1": cfg.beta1, "beta2": cfg.beta2,
                 "optimizer": cfg.optimizer, "batch_size": cfg.batch_size}
     result = BaselineResult(name, preset.paper, settings)
-    try:
-        trainer.fit()
-    except TrainingDiverged as exc:
-        result.status = f"diverged: {exc}"
+    outcome = trainer.fit()
+    if outcome.error is not None:
+        result.status = f"diverged: {outcome.error}"
     result.iterations, result.seconds, result.curve = trainer.step, budget.trained, budget.curve
     if result.status == "completed":
         records = final_eval.evaluate(trainer.generate(n, seed=1))

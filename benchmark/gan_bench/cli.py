@@ -390,36 +390,53 @@ def ui_cmd(
 @app.command("perf")
 def perf_cmd(
     device: str = typer.Option("auto", "--device", help="cuda or cpu (auto: cuda when present)."),
-    arch: str = typer.Option("infogan", "--arch", help="Architecture, e.g. infogan, dcgan, mlp (loss non_saturating)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture(s), comma-separated, e.g. infogan,dcgan,mlp (loss non_saturating). Default: infogan on cuda, dcgan on a CPU."),
     batch: int = typer.Option(64, "--batch", help="Batch size (64: the issue's reference setting)."),
-    iters: int = typer.Option(200, "--iters", help="Timed iterations per row (e.g. 200 on cuda, 20 on a CPU)."),
-    warmup: int = typer.Option(20, "--warmup", help="Untimed iterations first (>= 4 so CUDA-graph capture is excluded)."),
-    pack: int = typer.Option(8, "--pack", help="Trials in the packed row (e.g. 32 on an H100; 0 skips the row)."),
+    iters: Optional[int] = typer.Option(None, "--iters", help="Timed iterations per row (default 200 on cuda, 20 on a CPU)."),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed iterations first (>= 4 so CUDA-graph capture is excluded; default 20 on cuda, 3 on a CPU)."),
+    pack: Optional[str] = typer.Option(None, "--pack", help="Pack sizes, comma-separated, each a row besides the solo one (e.g. 4,16,64; 0 none). Default 8 on cuda, 4 on a CPU."),
     dataset: str = typer.Option("mnist", "--dataset", help="Training data, e.g. mnist or ring8."),
-    size: str = typer.Option("full", "--size", help="full (paper nets) or tiny (CPU tests only)."),
-    precision: str = typer.Option("auto", "--precision", help="Fast row: auto (tf32 on cuda), fp32, tf32 or bf16."),
+    loss: str = typer.Option("non_saturating", "--loss", help="Loss of the trainer rows (the reference row exists for non_saturating only), e.g. wasserstein."),
+    penalty: str = typer.Option("none", "--penalty", help="Penalty of the trainer rows, e.g. gradient_penalty (WGAN-GP packs)."),
+    size: Optional[str] = typer.Option(None, "--size", help="full (paper nets), small (CPU quickstart nets) or tiny (CPU tests only). Default full on cuda, small on a CPU."),
+    precision: str = typer.Option("auto", "--precision", help="Trainer rows: auto (tf32 on cuda), fp32, tf32 or bf16."),
     fid_metric: Optional[str] = typer.Option(None, "--fid-metric", help="Default fid_inception on cuda, fid_mnist on cpu; e.g. fid_inception with --fid-samples 500 on a CPU."),
-    fid_samples: int = typer.Option(10000, "--fid-samples", help="Generated samples for the FID timing (10000; 0 skips it)."),
+    fid_samples: Optional[int] = typer.Option(None, "--fid-samples", help="Generated samples for the FID timing (default 10000 on cuda, 1000 on a CPU; 0 skips it)."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default; 1 is often fastest for small nets on a busy CPU)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON (a list when several --arch)."),
 ) -> None:
-    """Training img/s of the reference loop, our fast path and packed trials, and FID seconds."""
+    """Training img/s of the reference loop, our trainer on one trial and on packs, and FID
+    seconds; progress on stderr, a line per row. The CPU defaults take about a minute."""
     import torch
 
-    from gan_bench.perf import format_report, run_perf
+    from gan_bench.devices import resolve_device
+    from gan_bench.perf import format_report, perf_defaults, run_perf
 
-    if min(batch, iters) < 1 or min(warmup, pack, fid_samples, threads) < 0:
+    d = perf_defaults(resolve_device(device))
+    try:
+        packs = [int(p) for p in pack.split(",")] if pack is not None else d["packs"]
+    except ValueError:
+        raise UserInputError(f"--pack {pack}: expected pack sizes such as 4,16,64") from None
+    iters, warmup = d["iters"] if iters is None else iters, d["warmup"] if warmup is None else warmup
+    fid_samples = d["fid_samples"] if fid_samples is None else fid_samples
+    if min(batch, iters) < 1 or min(warmup, fid_samples, threads, *packs) < 0:
         raise UserInputError("--batch and --iters must be >= 1; --warmup, --pack, --fid-samples "
                              "and --threads >= 0")
     if threads:
         torch.set_num_threads(threads)
-    report = run_perf(device=device, arch=arch, batch=batch, iters=iters, warmup=warmup, pack=pack,
-                      dataset=dataset, size=size, precision=precision, fid_metric=fid_metric,
-                      fid_samples=fid_samples)
+    reports = []
+    for name in (arch or d["arch"]).split(","):
+        reports.append(run_perf(
+            device=device, arch=name.strip(), batch=batch, iters=iters, warmup=warmup, packs=packs,
+            dataset=dataset, size=size or d["size"], precision=precision, fid_metric=fid_metric,
+            fid_samples=fid_samples, loss=loss, penalty=penalty,
+            progress=lambda line: err.print(f"perf: {line}", markup=False, highlight=False)))
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        dicts = [r.to_dict() for r in reports]
+        print(json.dumps(dicts[0] if len(dicts) == 1 else dicts, indent=2))
     else:
-        out.print(format_report(report), markup=False, highlight=False)
+        out.print("\n\n".join(format_report(r) for r in reports), markup=False, highlight=False)
+
 
 @app.command("baselines")
 def baselines_cmd(

@@ -252,8 +252,8 @@ def estimate_suite(suite: Any, *, data: Any = None, evaluator: Any = None,
     `data` and `evaluator` default to what the runner would build (runner.train_data,
     runner.suite_evaluator); a GAN that cannot be timed is reported, not raised."""
     from gan_bench.runner import EVAL_SEED, suite_evaluator, train_data
+    from gan_bench.devices import resolve_device
     from gan_bench.train import Trainer
-    from gan_bench.train.trainer import resolve_device
 
     data = train_data(suite) if data is None else data
     device = resolve_device(suite.device)
@@ -364,7 +364,8 @@ def format_estimate(est: SuiteEstimate) -> list[str]:
     lines = [f"cost of suite {s.name} (k, batch: the search's midpoint; G steps/run: {length}; "
              f"runs: search trials + finalist runs):", *_table(rows),
              f"  evals: {m.objective} on {m.n_fake_search} samples {every}at the end of each run; "
-             f"finals: every metric on {m.n_fake} samples once per finalist run"]
+             f"finals: every metric on {m.n_fake} samples once per finalist run",
+             packing_line(s, est.device_type)]
     if not est.timed:
         return lines + [f"time not measured ({est.untimed})"]
     for name, why in est.timings.items():
@@ -380,6 +381,32 @@ def format_estimate(est: SuiteEstimate) -> list[str]:
     if total is not None and total > LARGE_S:
         lines += _hint(est)
     return lines
+
+
+def packing_line(suite: Any, device_type: str) -> str:
+    """How each GAN's trials will train on `device_type` (budget.packed_trials, the runner's
+    rule): one at a time, in packs of up to P, or sized from free GPU memory (auto)."""
+    from gan_bench.train.packed import MAX_AUTO_PACK
+
+    want = suite.budget.packed_trials
+    per_gan: list[tuple[str, str]] = []
+    for gan in suite.resolved_gans():
+        most = max(gan.search and suite.budget.trials or 1, suite.finalists.seeds)
+        if want == 1 or most < 2:
+            how = "one at a time"
+        elif "batch_size" in gan.search:
+            how = "one at a time (batch_size is searched: trials differ in it)"
+        elif want == "auto":
+            how = (f"packs sized from free GPU memory at its start (up to {min(MAX_AUTO_PACK, most)})"
+                   if device_type == "cuda" else "one at a time (auto packs on cuda only)")
+        else:
+            how = f"packs of up to {min(want, most)}"
+        per_gan.append((how, gan.name))
+    groups: dict[str, list[str]] = {}
+    for how, name in per_gan:
+        groups.setdefault(how, []).append(name)
+    return (f"  packing on {device_type} (budget.packed_trials {want}): "
+            + "; ".join(f"{', '.join(names)}: {how}" for how, names in groups.items()))
 
 
 def _eval_lines(est: SuiteEstimate) -> list[str]:

@@ -1,5 +1,5 @@
-"""`gan-bench perf`: training throughput of the reference loop, our fast path and packed trials,
-and the time of one FID evaluation, measured side by side in one process.
+"""`gan-bench perf`: training throughput of the reference loop, our trainer on one trial and on
+packs of trials, and the time of one FID evaluation, measured side by side in one process.
 
 Rows (img/s = real images D consumed per second = iterations x batch / seconds, k = 1):
 
@@ -8,10 +8,10 @@ Rows (img/s = real images D consumed per second = iterations x batch / seconds, 
   its defaults, BCE-with-logits (the non-saturating loss), `.item()` of both losses every step.
   It reuses D's fake batch for the G step (one G forward per iteration where the Trainer draws
   a fresh z), so it does a little less work than our rows: the ratios are conservative;
-- fast: the one Trainer with `fast: true` (train/speed.py): data resident on the device, no
-  per-step host syncs, fused Adam, TF32 (or the --precision given) and CUDA graphs on cuda;
-- packed: P trials with different lr_g and beta1 in one PackedTrainer (train/packed.py); img/s
-  is the aggregate over the P trials.
+- solo: the one Trainer on one trial with `fast: true` (train/speed.py): data resident on the
+  device, no per-step host syncs, TF32 (or the --precision given) and CUDA graphs on cuda;
+- packed xP: P trials with different lr_g and beta1 in the same Trainer (one step under vmap,
+  train/step.py); img/s is the aggregate over the P trials, `x solo` its ratio to the solo row.
 
 Warm-up iterations are excluded from every timing: the Trainer's are run in the same Trainer
 (they include the CUDA-graph capture), the reference's in the same loop, the pack's in a pack
@@ -26,7 +26,7 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,13 +40,14 @@ DEFAULT_FID = {"cuda": "fid_inception", "cpu": "fid_mnist"}  # Inception runs ~6
 
 @dataclass
 class PerfRow:
-    name: str  # "reference", "fast", "packed xP"
+    name: str  # "reference", "solo", "packed xP"
     what: str  # one line: what ran
     iterations: int  # timed iterations (per trial)
     images: int  # real images consumed in the timed iterations, all trials together
     seconds: float
     precision: str
     ratio: float = 1.0  # img/s relative to the reference row
+    ratio_solo: float = 1.0  # img/s relative to the solo row (a pack's aggregate speed-up)
 
     @property
     def img_per_s(self) -> float:
@@ -131,9 +132,9 @@ def reference_loop(arch: str, options: dict[str, Any], data: Any, batch: int, it
                    iters, iters * batch, seconds, "fp32 (torch defaults)")
 
 
-def fast_single(spec: Any, data: Any, batch: int, iters: int, warmup: int, device: torch.device,
-                precision: str) -> tuple[PerfRow, Any]:
-    """Our Trainer with fast on; the warm-up (and any graph capture) runs in the same Trainer."""
+def solo_trainer(spec: Any, data: Any, batch: int, iters: int, warmup: int, device: torch.device,
+                 precision: str) -> tuple[PerfRow, Any]:
+    """Our Trainer on one trial, fast on; the warm-up (and any graph capture) runs in it."""
     from gan_bench.train import TrainConfig, Trainer
 
     cfg = TrainConfig(iterations=warmup + iters, batch_size=batch, device=str(device), fast=True,
@@ -149,32 +150,32 @@ def fast_single(spec: Any, data: Any, batch: int, iters: int, warmup: int, devic
     _sync(device)
     seconds = time.perf_counter() - start
     s = trainer.speed
-    what = (f"Trainer fast: resident data, deferred checks, fused Adam {str(s.fused_adam).lower()}, "
-            f"cuda graphs {str(s.cuda_graphs).lower()}" + (f" ({s.graphs_off})" if s.graphs_off else ""))
-    return PerfRow("fast", what, iters, iters * batch, seconds, s.precision), trainer
+    what = (f"Trainer, one trial: resident data, deferred checks, cuda graphs "
+            f"{str(s.cuda_graphs).lower()}" + (f" ({s.graphs_off})" if s.graphs_off else ""))
+    return PerfRow("solo", what, iters, iters * batch, seconds, s.precision), trainer
 
 
 def packed_trials(spec: Any, data: Any, batch: int, iters: int, warmup: int,
                   device: torch.device, pack: int) -> PerfRow:
-    """P trials (lr_g geometric in [1e-4, 1e-3], beta1 in {0.5, 0}) in one PackedTrainer."""
-    from gan_bench.train import TrainConfig
-    from gan_bench.train.packed import PackedTrainer
+    """P trials (lr_g geometric in [1e-4, 1e-3], beta1 in {0.5, 0}) in one Trainer, fast on
+    as the solo row; the warm-up runs in the same Trainer."""
+    from gan_bench.train import PackedTrainer, TrainConfig
 
-    def cfgs(n: int) -> list[TrainConfig]:
-        return [TrainConfig(iterations=n, batch_size=batch, device=str(device), log_every=n, seed=i,
-                            lr_g=1e-4 * 10 ** (i / max(pack - 1, 1)), beta1=0.5 if i % 2 == 0 else 0.0)
-                for i in range(pack)]
-
-    if warmup:
-        PackedTrainer(spec, cfgs(warmup), data).fit()
-    trainer = PackedTrainer(spec, cfgs(iters), data)
+    cfgs = [TrainConfig(iterations=warmup + iters, batch_size=batch, device=str(device),
+                        log_every=warmup + iters, seed=i, fast=True,
+                        lr_g=1e-4 * 10 ** (i / max(pack - 1, 1)), beta1=0.5 if i % 2 == 0 else 0.0)
+            for i in range(pack)]
+    trainer = PackedTrainer(spec, cfgs, data)
+    trainer.total_iterations = warmup
+    trainer.fit()
+    trainer.total_iterations = warmup + iters
     _sync(device)
     start = time.perf_counter()
     trainer.fit()
     _sync(device)
     seconds = time.perf_counter() - start
-    return PerfRow(f"packed x{pack}", f"{pack} trials (lr_g, beta1, seed differ), vmap + stacked Adam",
-                   iters, iters * batch * pack, seconds, "fp32")
+    return PerfRow(f"packed x{pack}", f"{pack} trials (lr_g, beta1, seed differ): one step under vmap",
+                   iters, iters * batch * pack, seconds, trainer.speed.precision)
 
 
 def fid_timing(trainer: Any, dataset: str, metric: str, n: int, device: torch.device) -> dict[str, Any]:
@@ -196,31 +197,59 @@ def fid_timing(trainer: Any, dataset: str, metric: str, n: int, device: torch.de
             "value": rec.value, "extractor": rec.protocol["extractor"], "n_real": rec.protocol["n_real"]}
 
 
+def perf_defaults(device: torch.device) -> dict[str, Any]:
+    """What `gan-bench perf` measures when not told: on cuda the GPU reference setting (infogan,
+    200 iterations, a pack of 8, 10,000 FID samples); on a CPU about a minute of work (dcgan
+    small, 20 iterations, a pack of 4, 1,000 FID samples)."""
+    if device.type == "cuda":
+        return {"arch": "infogan", "size": "full", "iters": 200, "warmup": 20, "packs": [8],
+                "fid_samples": 10000}
+    return {"arch": "dcgan", "size": "small", "iters": 20, "warmup": 3, "packs": [4],
+            "fid_samples": 1000}
+
+
 def run_perf(*, device: str = "auto", arch: str = "infogan", batch: int = 64, iters: int = 200,
-             warmup: int = 20, pack: int = 8, dataset: str = "mnist", size: str = "full",
-             precision: str = "auto", fid_metric: str | None = None, fid_samples: int = 10000,
-             ) -> PerfReport:
-    """Measure every row and the FID time; see the module docstring for what each row is."""
+             warmup: int = 20, packs: Sequence[int] = (8,), dataset: str = "mnist",
+             size: str = "full", precision: str = "auto", fid_metric: str | None = None,
+             fid_samples: int = 10000, progress: Callable[[str], None] = lambda line: None,
+             loss: str = "non_saturating", penalty: str = "none") -> PerfReport:
+    """Measure every row and the FID time; see the module docstring for what each row is.
+    `packs`: pack sizes > 1 to time besides the solo row; `progress` gets a line per row.
+    The reference loop is the non-saturating GAN's: for another loss or a penalty there is no
+    reference row, and `ratio` is against the solo row."""
     from gan_bench.catalogue import load_builtins
     from gan_bench.data import load_dataset
+    from gan_bench.devices import resolve_device
     from gan_bench.train import GanSpec
-    from gan_bench.train.trainer import resolve_device
 
     load_builtins()
     dev = resolve_device(device)
     data = load_dataset(dataset, "train")
     options = {"size": size}
-    spec = GanSpec(arch, "non_saturating", arch_options=options)
-    report = PerfReport(_device_text(dev), _versions(dev),
-                        {"arch": arch, "size": size, "dataset": dataset, "loss": "non_saturating",
-                         "batch": batch, "iters": iters, "warmup": warmup, "pack": pack})
-    ref = reference_loop(arch, options, data, batch, iters, warmup, dev)
-    fast, trainer = fast_single(spec, data, batch, iters, warmup, dev, precision)
-    report.rows = [ref, fast]
-    if pack > 0:
-        report.rows.append(packed_trials(spec, data, batch, iters, warmup, dev, pack))
+    spec = GanSpec(arch, loss, penalty, arch_options=options)
+    packs = [p for p in packs if p > 1]
+    setting = {"arch": arch, "size": size, "dataset": dataset, "loss": loss, "batch": batch,
+               "iters": iters, "warmup": warmup, "pack": packs[0] if len(packs) == 1 else list(packs)}
+    if penalty != "none":
+        setting["penalty"] = penalty
+    report = PerfReport(_device_text(dev), _versions(dev), setting)
+
+    def timed(row: PerfRow) -> PerfRow:
+        progress(f"{arch} {row.name}: {row.img_per_s:,.0f} img/s ({row.seconds:.1f} s)")
+        return row
+
+    plain = loss == "non_saturating" and penalty == "none"
+    ref = timed(reference_loop(arch, options, data, batch, iters, warmup, dev)) if plain else None
+    solo_row, trainer = solo_trainer(spec, data, batch, iters, warmup, dev, precision)
+    report.rows = [*([ref] if ref else []), timed(solo_row)]
+    for pack in packs:
+        report.rows.append(timed(packed_trials(spec, data, batch, iters, warmup, dev, pack)))
     for row in report.rows:
-        row.ratio = row.img_per_s / ref.img_per_s
+        row.ratio = row.img_per_s / (ref or solo_row).img_per_s
+        row.ratio_solo = row.img_per_s / solo_row.img_per_s
+    if ref is None:
+        report.notes.append(f"no reference row: the reference loop is the non-saturating GAN's, "
+                            f"not {loss} / {penalty}; x reference is against the solo row")
     metric = fid_metric or (DEFAULT_FID.get(dev.type, "fid_mnist") if dataset == "mnist" else None)
     if metric is None:
         from gan_bench.metrics.evaluate import default_metrics
@@ -232,24 +261,26 @@ def run_perf(*, device: str = "auto", arch: str = "infogan", batch: int = 64, it
                             "--fid-samples 500")
     if fid_samples > 0:
         report.fid = fid_timing(trainer, dataset, metric, fid_samples, dev)
+        progress(f"{arch} FID ({metric}, {fid_samples} samples): {report.fid['seconds']:.1f} s")
     if dev.type == "cpu":
-        report.notes.append("cpu: fast keeps only the deferred checks (no fused Adam, TF32, graphs); "
-                            "these ratios say nothing about GPU speed")
+        report.notes.append("cpu: the solo row keeps only the deferred checks (no TF32, no CUDA "
+                            "graphs); these ratios say nothing about GPU speed")
     return report
 
 
 def format_report(report: PerfReport) -> str:
     """The report as a markdown table plus a header and the FID line."""
     s = report.setting
+    penalty = f" / {s['penalty']}" if s.get("penalty") else ""
     lines = [f"device: {report.device}",
              "versions: " + " ".join(f"{k} {v}" for k, v in report.versions.items()),
-             f"setting: {s['arch']} ({s['size']}) / {s['loss']} on {s['dataset']}, batch {s['batch']}, "
+             f"setting: {s['arch']} ({s['size']}) / {s['loss']}{penalty} on {s['dataset']}, batch {s['batch']}, "
              f"{s['iters']} timed iterations after {s['warmup']} warm-up", "",
-             "| row | img/s | x reference | precision | seconds | what |",
-             "|---|---:|---:|---|---:|---|"]
+             "| row | img/s | x reference | x solo | precision | seconds | what |",
+             "|---|---:|---:|---:|---|---:|---|"]
     for r in report.rows:
-        lines.append(f"| {r.name} | {r.img_per_s:,.0f} | {r.ratio:.2f} | {r.precision} | "
-                     f"{r.seconds:.3f} | {r.what} |")
+        lines.append(f"| {r.name} | {r.img_per_s:,.0f} | {r.ratio:.2f} | {r.ratio_solo:.2f} | "
+                     f"{r.precision} | {r.seconds:.3f} | {r.what} |")
     if report.fid:
         f = report.fid
         lines += ["", f"FID ({f['metric']}, extractor {f['extractor']}, {f['n_fake']} generated vs "

@@ -24,9 +24,16 @@ class Preset:
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides, e.g. k, lr_g, beta1
 
     def describe(self) -> dict[str, Any]:
+        """Catalogue fields; `packable`: trials of this GAN can train together in one pack
+        (train/packed.py `pack_problems`, the runner's rule)."""
+        from gan_bench.train.config import TrainConfig
+        from gan_bench.train.packed import pack_problems
+
+        probe = TrainConfig(iterations=1, **self.train)
         return {"arch": self.spec.arch, "loss": self.spec.loss, "penalty": self.spec.penalty,
                 "arch_options": self.spec.arch_options, "loss_params": self.spec.loss_params,
-                "penalty_params": self.spec.penalty_params, "train": self.train, "paper": self.paper}
+                "penalty_params": self.spec.penalty_params, "train": self.train, "paper": self.paper,
+                "packable": not pack_problems(self.spec, [probe, probe.with_(seed=1)])}
 
 
 def _add(name: str, summary: str, preset: Preset) -> None:

@@ -32,9 +32,11 @@ from gan_bench.images import image_grid, points_image
 from gan_bench.keys import KEY_TAG, finalist_key, finalist_key_problem
 from gan_bench.procs import cpu_model
 from gan_bench.progress import Progress_
-from gan_bench.train import Callback, TrainConfig, Trainer, TrainingDiverged
+from gan_bench.devices import resolve_device
+from gan_bench.train import Callback, PackedTrainer, TrainConfig, Trainer, TrainingDiverged
 from gan_bench.train.config import from_dict
-from gan_bench.train.trainer import resolve_device
+from gan_bench.train.packed import pack_problems
+from gan_bench.train.trainer import auto_pack_size
 
 __all__ = ["Runner", "SuiteOutcome", "GanOutcome", "EVAL_SEED", "GRID_SEED", "FINALIST_SEED0",
            "train_data", "suite_evaluator", "trial_config"]
@@ -490,26 +492,24 @@ class Runner:
         start = time.perf_counter()
         try:
             trainer = Trainer(gan.spec, cfg, self.data, callbacks=[cb])
-            run.context["speed"] = trainer.speed.as_tags()
+            run.context["speed"] = trainer.speed_tags()
             self.progress.trial_start(gan.name, ticket.number, ticket.params, trainer.total_iterations)
             with run.system_metrics(SYSTEM_METRICS_S):
                 result = trainer.fit()
-        except TrainingDiverged as exc:
-            self._trial_failed(gan, study, ticket, run, exc, "diverged", start)
-            return
         except BaseException as exc:  # Ctrl-C: retried later; a bug of ours: recorded, raised
             if is_out_of_memory(exc):  # this setting does not fit: a failed trial, not a crash
                 self._trial_failed(gan, study, ticket, run, exc, "oom", start)
                 return
             self._trial_aborted(study, ticket, run, exc)
             raise
-        self._trial_done(gan, study, ticket, run, trainer, result, cb, start)
+        if result.error is not None:
+            self._trial_failed(gan, study, ticket, run, result.error, "diverged", start)
+            return
+        self._trial_done(gan, study, ticket, run, trainer.trials[0], result, cb, start)
 
     # ------------------------------------------------------------------ packed trials
     def _pack_size(self, gan: Any) -> int:
         """budget.packed_trials for this GAN: 1 when it cannot be packed (said once)."""
-        from gan_bench.train.packed import auto_pack_size, pack_problems
-
         want = self.suite.budget.packed_trials
         if want == 1:
             return 1
@@ -539,8 +539,6 @@ class Runner:
         return tickets
 
     def _run_tickets(self, gan: Any, study: Any, tickets: list[Any], parent: str) -> None:
-        from gan_bench.train.packed import pack_problems
-
         cfgs = [self.train_config(gan, t.params, self.base_seed + t.number) for t in tickets]
         if len(tickets) == 1 or pack_problems(gan.spec, cfgs):  # e.g. a searched batch size
             for ticket in tickets:
@@ -550,8 +548,6 @@ class Runner:
 
     def _run_pack(self, gan: Any, study: Any, tickets: list[Any], parent: str) -> None:
         """The tickets' trials in one PackedTrainer; each keeps its own run, pruning and fate."""
-        from gan_bench.train.packed import PackedTrainer
-
         numbers = ",".join(str(t.number) for t in tickets)
         made = [self._trial_run(gan, study, t, parent, {"packed_with": numbers}) for t in tickets]
         start = time.perf_counter()
@@ -574,8 +570,8 @@ class Runner:
                 self._trial_aborted(study, ticket, run, exc)
             raise
         for ticket, (_, run, cb), trial, result in zip(tickets, made, pack.trials, results):
-            if trial.error is not None:
-                self._trial_failed(gan, study, ticket, run, trial.error, "diverged", start)
+            if result.error is not None:
+                self._trial_failed(gan, study, ticket, run, result.error, "diverged", start)
             else:
                 self._trial_done(gan, study, ticket, run, trial, result, cb, start, len(tickets))
 
@@ -687,8 +683,6 @@ class Runner:
         return done
 
     def _finalist_pack_size(self, gan: Any, trial: Any, n_seeds: int) -> int:
-        from gan_bench.train.packed import pack_problems
-
         if self.suite.budget.packed_trials == 1 or n_seeds < 2:
             return 1
         cfgs = [self.train_config(gan, dict(trial.params), FINALIST_SEED0 + i) for i in range(2)]
@@ -750,28 +744,26 @@ class Runner:
         start = time.perf_counter()
         with run:  # an exception ends it FAILED (KILLED on Ctrl-C) and propagates
             trainer = Trainer(gan.spec, cfg, self.data, callbacks=[cb])
-            run.context["speed"] = trainer.speed.as_tags()
+            run.context["speed"] = trainer.speed_tags()
             self.progress.trial_start(gan.name, trial.number, {"finalist_seed": seed, **trial.params},
                                       trainer.total_iterations)
             try:
                 with run.system_metrics(SYSTEM_METRICS_S):
                     result = trainer.fit()
-            except TrainingDiverged as exc:
-                self._finalist_failed(gan, trial, run, exc, start)
-                return 1
             except RuntimeError as exc:  # CUDA's OutOfMemoryError is a RuntimeError too
                 if not is_out_of_memory(exc):
                     raise
                 self._finalist_failed(gan, trial, run, exc, start, "oom")
                 return 1
-            self._finalist_done(gan, trial, seed, trainer, run, result, start)
+            if result.error is not None:
+                self._finalist_failed(gan, trial, run, result.error, start)
+                return 1
+            self._finalist_done(gan, trial, seed, trainer.trials[0], run, result, start)
         return 1
 
     def _run_finalist_pack(self, gan: Any, study: Any, parent: str, trial: Any, rank: int,
                            claimed: list[tuple[int, str]]) -> int:
         """The claimed seeds of one setting in one PackedTrainer; each keeps its own run."""
-        from gan_bench.train.packed import PackedTrainer
-
         seeds = ",".join(str(seed) for seed, _ in claimed)
         made = [self._finalist_run(gan, study, parent, trial, rank, seed, key,
                                    {"packed_with": seeds}) for seed, key in claimed]
@@ -790,8 +782,8 @@ class Runner:
                     stack.enter_context(run.system_metrics(SYSTEM_METRICS_S))
                 results = pack.fit()
             for (seed, _), (_, run), member, result in zip(claimed, made, pack.trials, results):
-                if member.error is not None:
-                    self._finalist_failed(gan, trial, run, member.error, start)
+                if result.error is not None:
+                    self._finalist_failed(gan, trial, run, result.error, start)
                 else:
                     self._finalist_done(gan, trial, seed, member, run, result, start, len(made))
         except BaseException as exc:  # Ctrl-C or a bug: every run of the pack still open ends

@@ -13,8 +13,9 @@
 #                deps; the GPU image has Python 3.12 + torch but no pydantic / mlflow / optuna)
 #   setup        env.json: GPU model, driver, torch / CUDA / cuDNN, date; imports; data and weights
 #   gpu_tests    pytest -m gpu tests/test_gpu.py (they skip on a CPU)
-#   perf_<arch>_p<P>  gan-bench perf --json: reference loop, fast path, a pack of P trials
-#                (infogan and dcgan, batch 64, P = 8, 32, 64)
+#   perf_<arch>_p<P>  gan-bench perf --json: reference loop, one trial, a pack of P trials
+#                (infogan and dcgan, batch 64, P = 8, 32, 64; and perf_wgan_gp_p32: DCGAN nets
+#                with the Wasserstein loss and gradient penalty, a pack of 32)
 #   fid          Inception FID on 10k, strict fp32 and TF32 (measure_references.py -> fid.json)
 #   lucic        one Lucic-protocol NS GAN trial, 20 epochs, Inception FID on 10k (lucic.json)
 #   projection   a pack of 32 trials for one epoch + per-GAN timings -> suites/mnist.yaml's
@@ -237,8 +238,11 @@ EOF
 }
 export -f setup
 
-perf_run() {  # arch pack
-  "$PYTHON" -m gan_bench.cli perf $PERF_ARGS --arch "$1" --pack "$2" --json >"$OUT/perf_$1_p$2.json"
+perf_run() {  # arch pack [name extra-args...]: name defaults to arch
+  local arch=$1 pack=$2 name=${3:-$1}
+  shift 3 2>/dev/null || shift $#
+  "$PYTHON" -m gan_bench.cli perf $PERF_ARGS --arch "$arch" --pack "$pack" "$@" --json \
+    >"$OUT/perf_${name}_p${pack}.json"
 }
 export PERF_ARGS FID_ARGS LUCIC_ARGS PROJ_ARGS
 export -f perf_run
@@ -269,6 +273,10 @@ for arch in infogan dcgan; do
     step "perf_${arch}_p$p" "$budget" "perf_${arch}_p$p.json" bash -c "perf_run $arch $p"
   done
 done
+# issue 24: WGAN-GP packs (a double backward under vmap), DCGAN nets
+WGP=$(set -- $PACKS; echo "${2:-$1}")  # 32 on a GPU, 2 in a dry run
+step "perf_wgan_gp_p$WGP" 30 "perf_wgan_gp_p$WGP.json" \
+  bash -c "perf_run dcgan $WGP wgan_gp --loss wasserstein --penalty gradient_penalty"
 incep_ok=1
 if [ "$MODE" = gpu ] && ! grep -q '"inception_weights": true' "$OUT/env.json" 2>/dev/null; then
   incep_ok=0

@@ -89,20 +89,22 @@ def training_rows(data: dict[str, Any]) -> list[str]:
              f"{first['loss']} loss, {first['size']} nets, batch {first['batch']}, "
              f"{first['iters']} timed iterations after {first['warmup']} warm-up). x reference: "
              "against the reference loop timed in the same `gan-bench perf` run; the reference "
-             "and fast rows are the median of the runs (one per pack size).", "",
+             "and solo rows are the median of the runs (one per pack size).", "",
              "| arch | row | img/s | x reference | precision | target |",
              "| --- | --- | ---: | ---: | --- | --- |"]
     for arch in dict.fromkeys(a for a, _ in perf):
         runs = [(p, r) for (a, p), r in sorted(perf.items()) if a == arch]
-        by_name = {n: [row for _, r in runs for row in r["rows"] if row["name"] == n]
-                   for n in ("reference", "fast")}
-        for name, label in (("reference", "reference loop"), ("fast", "fast path, one trial")):
+        # "solo" is the one-trial Trainer row; JSON made before issue 24 calls it "fast"
+        by_name = {n: [row for _, r in runs for row in r["rows"]
+                       if row["name"] == n or (n == "solo" and row["name"] == "fast")]
+                   for n in ("reference", "solo")}
+        for name, label in (("reference", "reference loop"), ("solo", "trainer, one trial")):
             rows = by_name[name]
             if not rows:
                 continue
             ips = statistics.median(r["img_per_s"] for r in rows)
             ratio = statistics.median(r["ratio"] for r in rows)
-            goal = _target(ratio, TARGETS["fast"], True, "x") if name == "fast" else ""
+            goal = _target(ratio, TARGETS["fast"], True, "x") if name == "solo" else ""
             lines.append(f"| {arch} | {label} | {_num(ips)} | {ratio:.2f} | "
                          f"{rows[0]['precision']} | {goal} |")
         for pack, r in runs:

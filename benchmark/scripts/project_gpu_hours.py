@@ -91,7 +91,7 @@ def measure_pack(suite: Any, gan: Any, device: Any, pack: int, epochs: float,
 
     from gan_bench.estimate import timing_config
     from gan_bench.runner import train_data
-    from gan_bench.train.packed import PackedTrainer
+    from gan_bench.train import PackedTrainer
 
     data = train_data(suite)
     base = timing_config(suite, gan, device)

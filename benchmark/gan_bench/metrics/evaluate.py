@@ -70,6 +70,7 @@ import torch
 from torch import Tensor
 
 from gan_bench.cache import sha256_array
+from gan_bench.devices import resolve_device
 from gan_bench.errors import UserInputError
 from gan_bench.metrics import features
 from gan_bench.metrics.real_features import RealFeatures, feature_key
@@ -121,21 +122,9 @@ def parse_param_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def check_device(device: str | torch.device) -> torch.device:
-    """`device` as a torch.device where the extractors can run (cpu, or cuda when there is one);
-    UserInputError otherwise, before any data is read."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        dev = None
-    if dev is None or dev.type not in ("cpu", "cuda"):
-        raise UserInputError(f"unknown device {str(device)!r} (use cpu, or cuda / cuda:N on a "
-                             "machine with an NVIDIA GPU)")
-    if dev.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (dev.index or 0) >= count:
-            raise UserInputError(f"device {str(device)!r}: this machine has {count} CUDA "
-                                 "device(s) (use cpu)")
-    return dev
+    """`device` as a torch.device where the extractors can run (gan_bench.devices: cpu, or cuda
+    when there is one); UserInputError otherwise, before any data is read."""
+    return resolve_device(device)
 
 
 @dataclass(frozen=True)

@@ -202,9 +202,13 @@ class Discriminator(nn.Module, ABC):
                              f"got a batch of shape {tuple(x.shape)}")
         return pack_input(x, self.pack)
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None, *, aux: bool = False
+                ) -> Tensor | tuple[Tensor, Tensor]:
         """x (N, *in_shape) float -> logits (N // pack,) float. `y` is accepted for a uniform
-        call signature and ignored (an AC-GAN D classifies; see `forward_aux`)."""
+        call signature and ignored (an AC-GAN D classifies); `aux=True` is `forward_aux`
+        (so torch.func.functional_call, which calls forward, reaches it too)."""
+        if aux:
+            return self.forward_aux(x)
         return self.logits(self.features(self._packed(x)))
 
     def forward_aux(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm as _TorchSpectralNorm
 
 __all__ = [
     "WEIGHT_LAYERS", "maybe_sn", "spectral_norm_all_", "MinibatchStd", "pack_input",
@@ -26,6 +27,29 @@ __all__ = [
 # Layers that carry a weight matrix Miyato's normalisation applies to (BatchNorm scales do not).
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+class _SpectralNorm(_TorchSpectralNorm):
+    """torch's spectral-norm parametrisation (same buffers `_u`, `_v`, same initial 15 power
+    iterations, same numbers) whose power iteration writes its vectors with `copy_` instead of
+    `out=`: torch.func.vmap has no batching rule for `normalize(..., out=)`, and packed trials
+    carry one u and v per trial as stacked buffers (updated in place, per trial, under vmap)."""
+
+    @torch.no_grad()
+    def _power_method(self, weight_mat: Tensor, n_power_iterations: int) -> None:
+        for _ in range(n_power_iterations):
+            self._u.copy_(F.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps))
+            self._v.copy_(F.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps))
+
+
+def spectral_norm(layer: nn.Module, name: str = "weight") -> nn.Module:
+    """Miyato et al. 2018 on `layer.<name>`, as torch.nn.utils.parametrizations.spectral_norm
+    with its defaults (one power iteration per forward in training, eps 1e-12, dim 1 for
+    transposed convolutions) and the vmap-friendly power iteration above."""
+    weight = getattr(layer, name)
+    dim = 1 if isinstance(layer, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)) else 0
+    parametrize.register_parametrization(layer, name, _SpectralNorm(weight, 1, dim, 1e-12))
+    return layer
 
 
 def maybe_sn(layer: nn.Module, on: bool) -> nn.Module:
@@ -101,7 +125,10 @@ def concat_labels(z: Tensor, y: Tensor, n_classes: int) -> Tensor:
                          f"got {tuple(y.shape)}")
     if y.dtype.is_floating_point or y.dtype == torch.bool:
         raise ValueError(f"labels must be an integer tensor of class indices, got {y.dtype}")
-    return torch.cat([z, F.one_hot(y.long(), n_classes).to(z.dtype)], dim=1)
+    # one-hot by comparison: F.one_hot checks its input's range on the host, which vmap (packed
+    # trials) cannot do; the values are the same
+    one_hot = y.long().unsqueeze(1) == torch.arange(n_classes, device=y.device)
+    return torch.cat([z, one_hot.to(z.dtype)], dim=1)
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ __all__ = ["collect", "resolve_source", "REFERENCES_PATH", "load_references"]
 
 # Final records whose curve over training a report tabulates (report/mixtures.py)
 CURVE_KEYS = ("modes_captured", "high_quality_share", "kl_to_uniform")
+SNAPSHOT_TRIES = 20  # copies of a store whose write-ahead log a running writer keeps changing
 REFERENCES_PATH = Path(__file__).resolve().parent.parent / "assets" / "references.json"
 
 
@@ -65,27 +66,29 @@ def _has_stores(suite: Any, out: Path) -> bool:
 
 
 def snapshot(url: str, folder: Path) -> str:
-    """The URL of a consistent copy in `folder` of the local sqlite store at `url` (other URLs
-    unchanged). sqlite's backup API through a read-only connection, which sees what a writer
-    has committed, also in its write-ahead log; where even that cannot open the store (a
-    read-only mount without the -shm file sqlite needs), the files themselves are copied (no
-    writer can be at work on a read-only mount). A file that is not a database is copied as
-    it is: opening the copy then fails with sqlite's own error, as opening the store would."""
+    """The URL of a copy in `folder` of the local sqlite store at `url` (other URLs unchanged).
+
+    The report reads the copy, never the store: opening a store, even to read, lets sqlite write
+    beside it (its -shm file) and fold the write-ahead log into it when the last connection
+    closes, and fails on a read-only mount. The copy is the database file and its write-ahead
+    log (-wal), which holds what a writer committed since its last checkpoint; the log is read
+    before and after the database, and the copy is taken again when it changed meanwhile (a
+    writer that restarted its log), so a report taken during a run is consistent too. A file
+    that is not a database is copied as it is: opening the copy then fails with sqlite's own
+    error, as opening the store would."""
     path = _sqlite_path(url)
     if path is None or not path.is_file():
         return url
     folder.mkdir(parents=True, exist_ok=True)
-    dst = folder / path.name
-    try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
-                                                uri=True, timeout=30)) as src, \
-                contextlib.closing(sqlite3.connect(dst)) as copy:
-            src.backup(copy)
-    except sqlite3.Error:
-        dst.unlink(missing_ok=True)
-        for suffix in ("", "-wal"):
-            if Path(f"{path}{suffix}").is_file():
-                shutil.copyfile(f"{path}{suffix}", f"{dst}{suffix}")
+    dst, wal = folder / path.name, Path(f"{path}-wal")
+    for _ in range(SNAPSHOT_TRIES):
+        before = wal.read_bytes() if wal.is_file() else None
+        shutil.copyfile(path, dst)
+        after = wal.read_bytes() if wal.is_file() else None
+        if before == after:
+            break
+    if after is not None:
+        Path(f"{dst}-wal").write_bytes(after)
     return "sqlite:///" + str(dst)
 
 

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from gan_bench.errors import UserInputError
+from gan_bench.train import sampling
 
 __all__ = ["load_generator", "generate", "mixture_points", "class_counts", "N_POINTS"]
 
 N_POINTS = 2500  # PacGAN scores 2,500 samples on the 2-D mixtures
-BATCH = 500  # Trainer.generate's batch: z drawn in the same order as at evaluation
 
 
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -44,19 +44,10 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     return G.eval(), config
 
 
-@torch.no_grad()
 def generate(G: torch.nn.Module, config: dict[str, Any], n: int, seed: int) -> torch.Tensor:
-    """n samples from seeded z: float32 (n, 2) points or images in [-1, 1] (n, C, H, W)."""
-    options = config["gan"]["arch_options"]
-    conditional, n_classes = bool(options.get("conditional")), int(options.get("n_classes", 10))
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for start in range(0, n, BATCH):
-        m = min(BATCH, n - start)
-        z = G.sample_z(m, generator=gen, device="cpu")
-        y = torch.arange(start, start + m) % n_classes if conditional else None
-        out.append(G(z, y).float())
-    return torch.cat(out)
+    """n samples from seeded z as at evaluation (train/sampling.py, the trainer's own):
+    float32 (n, 2) points or images in [-1, 1] (n, C, H, W)."""
+    return sampling.generate(G, n, seed, images=False, device=torch.device("cpu"))
 
 
 def mixture_points(path: str | Path, seed: int, n: int = N_POINTS) -> np.ndarray:
@@ -68,9 +59,7 @@ def mixture_points(path: str | Path, seed: int, n: int = N_POINTS) -> np.ndarray
 def class_counts(path: str | Path, seed: int, n: int) -> list[int]:
     """Histogram (10,) of the shipped MNIST classifier's argmax over n generated digits."""
     from gan_bench.metrics.features import extract, get_extractor
-    from gan_bench.train.trainer import to_uint8
-
     G, config = load_generator(path)
-    images = to_uint8(generate(G, config, n, seed))
+    images = sampling.to_uint8(generate(G, config, n, seed))
     logits = extract(get_extractor("mnist_classifier", "cpu"), images, kind="logits")
     return np.bincount(logits.argmax(dim=1).numpy(), minlength=10).tolist()

@@ -3,10 +3,14 @@ mlflow nor optuna (minGPT's `Trainer.add_callback`, mimicry's Trainer)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from gan_bench.train.trainer import Trainer, TrainResult
+from gan_bench.train.results import TrainResult
+
+# What a hook receives: one trial of a Trainer (train/trainer.py `Trial`): cfg, spec, data,
+# step, history, total_iterations, generate, request_stop, resolved_config, G. Typed Any here so
+# that this module imports nothing of the trainer (which imports it).
+Trainer = Any
 
 __all__ = ["Callback", "CallbackList"]
 

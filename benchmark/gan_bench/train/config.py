@@ -101,7 +101,9 @@ class TrainConfig:
     def resolved_speed(self) -> dict[str, Any]:
         """fast, precision and cuda_graphs with "auto" resolved for `device` (tf32 is a cuBLAS /
         cuDNN mode, so it is fp32 off cuda)."""
-        cuda = _device_type(self.device) == "cuda"
+        from gan_bench.devices import device_type  # torch: only when speed is resolved
+
+        cuda = device_type(self.device) == "cuda"
         fast = cuda if self.fast == "auto" else self.fast
         precision = "tf32" if self.precision == "auto" else self.precision
         if precision == "tf32" and not cuda:
@@ -112,14 +114,6 @@ class TrainConfig:
 
     def with_(self, **changes: Any) -> "TrainConfig":
         return replace(self, **changes)
-
-
-def _device_type(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device.split(":")[0]
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:

@@ -10,7 +10,6 @@ path computes the same training (same kernels, same random draws) and only moves
   Training continues with non-finite values until that check: nothing after the reported
   iteration is valid, as with the plain path;
 - diagnostics are read with one host sync per log step, not one per value;
-- Adam is fused on cuda (one kernel for all parameters) and capturable when graphs are used;
 - precision: "tf32" lets cuBLAS / cuDNN use TF32 for float32 matmuls and convolutions, "bf16"
   runs the D and G steps under bfloat16 autocast; both only on cuda, and only around the D and
   G steps (`train_context`). Evaluation does not inherit the process flags: torch leaves cuDNN's
@@ -20,9 +19,13 @@ path computes the same training (same kernels, same random draws) and only moves
   with a simulated graph on CPU, never on a GPU — `gan-bench perf` asks for them on cuda, so its
   first GPU run verifies them): after `GRAPH_WARMUP` eager iterations, one whole iteration (k D
   steps and the G step, optimiser steps included) is captured in one `torch.cuda.CUDAGraph` and
-  replayed. Only
-  combinations without double backward (penalty none / weight_clip) and without spectral norm
-  are captured; `graph_blockers` says why a combination is not, and the reason is recorded.
+  replayed; a pack keeps one capture per pattern of trials that step (k, finished trials).
+  Combinations whose penalty declares a double backward and spectral norm are not captured
+  (not verified); `graph_blockers` says why a combination is not, and the reason is recorded.
+
+- fused Adam: a solo trial's update is torch.optim's fused kernel (one pass over each tensor;
+  on a CPU too, where it is 9x faster on InfoGAN's 13 M parameters); a pack's is train/optim.py's
+  per-trial masked update (no fused kernel takes per-trial hyperparameters).
 
 On the CPU "auto" turns the fast path off (the plain loop is the reference); `fast: true` on the
 CPU keeps only the deferred checks, which are harmless there. Everything CUDA-specific is guarded
@@ -38,11 +41,9 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-__all__ = ["SpeedPlan", "DivergenceFlags", "IterationGraph", "graph_blockers", "GRAPH_WARMUP",
-           "CAPTURABLE_PENALTIES"]
+__all__ = ["SpeedPlan", "DivergenceFlags", "IterationGraph", "graph_blockers", "GRAPH_WARMUP"]
 
 GRAPH_WARMUP = 3  # eager iterations before capture (PyTorch's whole-network example uses 3)
-CAPTURABLE_PENALTIES = ("none", "weight_clip")  # the others take a double backward per D step
 
 
 def graph_blockers(spec: Any, cfg: Any, device: torch.device) -> list[str]:
@@ -57,7 +58,9 @@ def graph_blockers(spec: Any, cfg: Any, device: torch.device) -> list[str]:
         reasons.append("cuda_graphs: false")
     if cfg.cuda_graphs == "auto":
         reasons.append("cuda_graphs: auto is off until capture is verified on a GPU (set true)")
-    if spec.penalty not in CAPTURABLE_PENALTIES:
+    from gan_bench.registry import PENALTIES
+
+    if PENALTIES.get(spec.penalty).double_backward:  # the penalty's own declaration
         reasons.append(f"penalty {spec.penalty} takes a double backward (not captured)")
     if spec.arch_options.get("spectral_norm"):
         reasons.append("spectral_norm's power-iteration buffers are not verified under capture")
@@ -72,25 +75,16 @@ class SpeedPlan:
     precision: str  # "fp32", "tf32" or "bf16" as applied ("tf32"/"bf16" only on cuda)
     cuda_graphs: bool  # one iteration captured and replayed
     graphs_off: str  # why graphs are off ("" when on)
-    fused_adam: bool  # torch.optim.Adam(fused=True)
+    fused_adam: bool  # a solo trial's Adam as torch.optim's fused kernel
     device_type: str
 
     @classmethod
-    def make(cls, spec: Any, cfg: Any, device: torch.device) -> "SpeedPlan":
+    def make(cls, spec: Any, cfg: Any, device: torch.device, trials: int = 1) -> "SpeedPlan":
         wanted = cfg.with_(device=str(device)).resolved_speed()
         blockers = graph_blockers(spec, cfg, device)
-        cuda = device.type == "cuda"
-        return cls(wanted["fast"], wanted["precision"], not blockers, "; ".join(blockers),
-                   wanted["fast"] and cuda and cfg.optimizer == "adam", device.type)
-
-    def optimizer_kwargs(self, optimizer: str) -> dict[str, Any]:
-        """Extra torch.optim kwargs: fused Adam on cuda, capturable state when graphs are used."""
-        kw: dict[str, Any] = {}
-        if self.fused_adam and optimizer == "adam":
-            kw["fused"] = True
-        if self.cuda_graphs:
-            kw["capturable"] = True
-        return kw
+        fused = wanted["fast"] and cfg.optimizer == "adam" and trials == 1
+        return cls(wanted["fast"], wanted["precision"], not blockers, "; ".join(blockers), fused,
+                   device.type)
 
     def as_tags(self) -> dict[str, str]:
         """What was applied, for run tags (the config's requested values go to params)."""
@@ -124,26 +118,38 @@ class SpeedPlan:
 
 
 class DivergenceFlags:
-    """The first non-finite loss, recorded on the device without a host sync until `check`.
+    """Per trial, the first non-finite loss, recorded on the device without a host sync until
+    `check`: shape () for a solo trial, (P,) for a pack.
 
     `step` is a 0-dim int64 device tensor holding the current iteration (so a CUDA graph that
     increments it in place records the right iteration on every replay).
     """
 
-    def __init__(self, names: tuple[str, ...], device: torch.device) -> None:
+    def __init__(self, names: tuple[str, ...], shape: tuple[int, ...], device: torch.device) -> None:
         self.names = names
-        self.first_bad = torch.zeros((), dtype=torch.int64, device=device)  # 0: all finite so far
-        self.what = torch.zeros((), dtype=torch.int64, device=device)  # index into names
+        self.first_bad = torch.zeros(shape, dtype=torch.int64, device=device)  # 0: finite so far
+        self.what = torch.zeros(shape, dtype=torch.int64, device=device)  # index into names
 
-    def update(self, name: str, value: torch.Tensor, step: torch.Tensor) -> None:
-        new = ~torch.isfinite(value).all() & (self.first_bad == 0)
+    def alive(self) -> torch.Tensor:
+        """Trials with no non-finite loss so far (bool, the flags' shape)."""
+        return self.first_bad == 0
+
+    def update(self, name: str, value: torch.Tensor, step: torch.Tensor,
+               active: torch.Tensor | None) -> torch.Tensor | None:
+        """Record trials whose `value` is not finite now; return `active` without them (None
+        stays None: a solo trial's step is never masked)."""
+        bad = ~torch.isfinite(value)
+        if active is not None:
+            bad = bad & active
+        new = bad & (self.first_bad == 0)
         self.first_bad.copy_(torch.where(new, step, self.first_bad))
         self.what.copy_(torch.where(new, self.names.index(name), self.what))
+        return None if active is None else active & ~bad
 
-    def check(self) -> tuple[int, str] | None:
-        """(iteration, name) of the first non-finite value, or None. One host sync."""
-        first, what = torch.stack([self.first_bad, self.what]).tolist()
-        return (int(first), self.names[int(what)]) if first else None
+    def check(self) -> list[tuple[int, str] | None]:
+        """Per trial, (iteration, name) of the first non-finite value, or None. One host sync."""
+        first, what = torch.stack([self.first_bad.reshape(-1), self.what.reshape(-1)]).tolist()
+        return [(int(f), self.names[int(w)]) if f else None for f, w in zip(first, what)]
 
     def reset(self) -> None:
         self.first_bad.zero_()
