@@ -342,7 +342,7 @@ def test_every_problem_is_reported_at_once():
 
 def test_empty_search_for_one_gan_only_runs_one_trial():
     """A paper's fixed setting next to searched GANs: one trial, its finalists the seeds."""
-    from gan_bench.runner import gan_trials
+    from gan_bench.plan import gan_trials
 
     data = put(minimal(), "gans.1.train", {"lr_g": 1e-4, "lr_ratio": 1.0, "k": 1})
     suite = parse_suite(data)

@@ -272,7 +272,7 @@ def _finalist_artifacts(out: Path) -> list[Path]:
 
 
 def test_finalist_artifacts_carry_their_sha256_in_mlflow(done_run):
-    from gan_bench.runner import SHA_TAGS
+    from gan_bench.plan import SHA_TAGS
 
     runs = [r for r in _finals(done_run) if r.info.status == "FINISHED"]
     for run in runs:
@@ -310,7 +310,7 @@ def test_an_artifact_without_a_recorded_sha256_is_still_checked_for_readability(
     """Stores made before the sha256 tags: a truncated file is one line, not a traceback."""
     from mlflow.tracking import MlflowClient
 
-    from gan_bench.runner import SHA_TAGS
+    from gan_bench.plan import SHA_TAGS
 
     client = MlflowClient(f"sqlite:///{run_copy / 'mlflow.db'}")
     for run in _finals(run_copy):

@@ -46,6 +46,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
                       PlainValidator, Tag, TypeAdapter, ValidationError, field_validator,
                       model_validator)
 
+from gan_bench import stores
 from gan_bench.errors import UserInputError
 from gan_bench.names import name_problem
 from gan_bench.registry import (ARCHITECTURES, DATASETS, LOSSES, METRICS, PENALTIES, PRESETS,
@@ -523,10 +524,10 @@ class Suite(_Model):
         return Path(self.output_dir or Path("runs") / self.name).expanduser().absolute()
 
     def resolved_storage(self) -> str:
-        return self.storage or f"sqlite:///{self.resolved_output_dir() / 'optuna.db'}"
+        return stores.storage_url(self)
 
     def resolved_tracking_uri(self) -> str:
-        return self.tracking_uri or f"sqlite:///{self.resolved_output_dir() / 'mlflow.db'}"
+        return stores.tracking_uri(self)
 
     def resolved_gans(self) -> list["ResolvedGan"]:
         return [_resolve(self, gan) for gan in self.gans]

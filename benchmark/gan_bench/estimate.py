@@ -103,7 +103,7 @@ def midpoint_params(gan: Any) -> dict[str, int | float]:
 def count_suite(suite: Any, n_train: int) -> list[GanCount]:
     """Runs, G steps and evaluations of each GAN of `suite` (a config.Suite) on `n_train`
     training samples (they convert epochs to iterations); see the module docstring."""
-    from gan_bench.runner import gan_trials, trial_config
+    from gan_bench.plan import gan_trials, trial_config
 
     b, f = suite.budget, suite.finalists
     out = []
@@ -160,7 +160,7 @@ def time_evaluation(evaluator: Any, metric: str | list[str], fake: torch.Tensor)
 
 def timing_config(suite: Any, gan: Any, device: torch.device) -> Any:
     """The TrainConfig timed for `gan`: its midpoint setting, no evaluations."""
-    from gan_bench.runner import trial_config
+    from gan_bench.plan import trial_config
 
     cfg = trial_config(suite, gan, midpoint_params(gan), seed=0, device=str(device))
     return cfg.with_(iterations=WARMUP + ITERS, epochs=None, eval_every=0, checkpoint_every=0)
@@ -251,7 +251,7 @@ def estimate_suite(suite: Any, *, data: Any = None, evaluator: Any = None,
     """Counts of `suite`, and unless `timed` is False its time measured on the suite's device.
     `data` and `evaluator` default to what the runner would build (runner.train_data,
     runner.suite_evaluator); a GAN that cannot be timed is reported, not raised."""
-    from gan_bench.runner import EVAL_SEED, suite_evaluator, train_data
+    from gan_bench.plan import EVAL_SEED, suite_evaluator, train_data
     from gan_bench.devices import resolve_device
     from gan_bench.train import Trainer
 

@@ -13,7 +13,6 @@ and frames of different trials are comparable.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -24,31 +23,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_bench import interrupts, ui
+from gan_bench import interrupts, stores, ui
 from gan_bench.cache import atomic_write_json, sha256_file
 from gan_bench.errors import StoreFailure, TrialTaken
-from gan_bench.stores import redact, store_failure_line
+from gan_bench.stores import redact, sqlite_path, store_failure_line
 from gan_bench.images import image_grid, points_image
 from gan_bench.keys import KEY_TAG, finalist_key, finalist_key_problem
+from gan_bench.plan import (EVAL_SEED, FINALIST_SEED0, GRID_SEED, SHA_TAGS, gan_trials,
+                            suite_evaluator, train_data, trial_config)
 from gan_bench.procs import cpu_model
 from gan_bench.progress import Progress_
 from gan_bench.devices import resolve_device
 from gan_bench.train import Callback, PackedTrainer, TrainConfig, Trainer, TrainingDiverged
-from gan_bench.train.config import from_dict
 from gan_bench.train.packed import pack_problems
 from gan_bench.train.trainer import auto_pack_size
 
 __all__ = ["Runner", "SuiteOutcome", "GanOutcome", "EVAL_SEED", "GRID_SEED", "FINALIST_SEED0",
            "train_data", "suite_evaluator", "trial_config"]
 
-EVAL_SEED = 2024  # z of evaluation samples, shared by every trial and finalist
-GRID_SEED = 7  # z of the sample grid logged at each evaluation
 GRID_N = 64
 SYSTEM_METRICS_S = 5.0  # MLflow system metrics sampling while a run trains
 HEARTBEAT_S = 30  # MLflow run heartbeat while training (tracking.close_orphans allows 600 s)
-# Tags holding the sha256 of a finalist's artifacts (report/collect.py checks them).
-SHA_TAGS = {"metrics.json": "sha256.metrics_json", "checkpoint": "sha256.checkpoint"}
-FINALIST_SEED0 = 1000  # finalist seeds never coincide with search seeds (0 + trial number)
 
 
 @dataclass
@@ -122,42 +117,6 @@ class EvalCallback(Callback):
         return {self.metric: value}
 
 
-def train_data(suite: Any) -> Any:
-    """The suite's training data (its train split, options and subset) as an ArrayDataset."""
-    from gan_bench.data import load_dataset
-
-    ds = suite.dataset
-    data = load_dataset(ds.name, ds.train_split, **ds.options)
-    return data.subset(ds.subset) if ds.subset else data
-
-
-def suite_evaluator(suite: Any, device: torch.device) -> Any:
-    """The Evaluator of every trial and finalist: objective and final metrics, the eval split."""
-    from gan_bench.metrics.evaluate import Evaluator
-
-    s = suite
-    metrics = list(dict.fromkeys([s.metrics.objective, *s.metrics.final, *s.metrics.curves]))
-    return Evaluator(s.dataset.name, real_split=s.dataset.eval_split, metrics=metrics,
-                     n_real=s.metrics.n_real, device=device, dataset_options=dict(s.dataset.options))
-
-
-def gan_trials(suite: Any, gan: Any) -> int:
-    """Search trials of one GAN: budget.trials, or 1 when the GAN searches nothing (a paper's
-    fixed setting next to searched arms in one suite: more trials would repeat it; its
-    finalists give the seeds)."""
-    return suite.budget.trials if gan.search else 1
-
-
-def trial_config(suite: Any, gan: Any, params: dict[str, Any], seed: int, device: str) -> TrainConfig:
-    """A run's TrainConfig: config.ResolvedGan.trial_train (precedence documented there) +
-    budget, seed, device."""
-    b = suite.budget
-    values = gan.trial_train(params)
-    values.update(seed=seed, device=device, eval_every=b.eval_every, iterations=b.iterations,
-                  epochs=b.epochs)
-    return from_dict(TrainConfig, values)
-
-
 class Runner:
     """Runs one suite in this process (`worker` distinguishes parallel processes' samplers).
 
@@ -168,16 +127,13 @@ class Runner:
     def __init__(self, suite: Any, *, worker: int = 0, progress: Progress_ | None = None,
                  estimate: bool = False, command: str = "") -> None:
         from gan_bench.catalogue import load_builtins
-        from gan_bench.study import default_storage_url
-        from gan_bench.tracking import default_tracking_uri
-
         load_builtins()
         self.suite, self.worker = suite, worker
         self.command = command or f"Runner({suite.name!r}) from Python"  # recorded; reports print it
         self.progress = progress or Progress_()
         self.out = Path(suite.resolved_output_dir())
-        self.storage_url = suite.storage or default_storage_url(self.out)
-        self.tracking_uri = suite.tracking_uri or default_tracking_uri(self.out)
+        self.storage_url = stores.storage_url(suite, self.out)
+        self.tracking_uri = stores.tracking_uri(suite, self.out)
         self.device = resolve_device(suite.device)
         minutes = suite.budget.timeout_minutes
         self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
@@ -223,10 +179,9 @@ class Runner:
         """Refuse a local store that is an empty (0-byte) file while the other store holds runs:
         the search would silently start over next to the old finalists (or the reverse)."""
         from gan_bench.errors import UserInputError
-        from gan_bench.report.collect import _sqlite_path
 
-        files = {"Optuna storage": _sqlite_path(self.storage_url),
-                 "MLflow tracking store": _sqlite_path(self.tracking_uri)}
+        files = {"Optuna storage": sqlite_path(self.storage_url),
+                 "MLflow tracking store": sqlite_path(self.tracking_uri)}
         sizes = {k: p.stat().st_size if p is not None and p.is_file() else None
                  for k, p in files.items()}
         for (label, size), (other, other_size) in zip(sizes.items(), reversed(sizes.items())):

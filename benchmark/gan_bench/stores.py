@@ -1,4 +1,9 @@
-"""What a store's failure looks like, in one line: a lost database connection or a full disk.
+"""The stores of a suite: where they are by default, how a URL names a file, and what a store's
+failure looks like, in one line (a lost database connection or a full disk).
+
+Defaults: a suite without `storage` / `tracking_uri` keeps both in its output folder, as
+`sqlite:///<abs output_dir>/optuna.db` and `.../mlflow.db` (absolute, so the store does not
+follow the working folder); every module asks here (`storage_url(suite)`, `tracking_uri(suite)`).
 
 Such a failure arrives from deep inside SQLAlchemy, Optuna or MLflow, often wrapped two or three
 times (Optuna's StorageInternalError around SQLAlchemy's OperationalError around psycopg2's),
@@ -11,10 +16,16 @@ is the tracking store's; any other database failure is the Optuna storage's.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
+from typing import Any
+from urllib.request import pathname2url, url2pathname
 
-__all__ = ["store_failure_line", "redact", "DISK_FULL", "CONNECTION_LOST"]
+__all__ = ["store_failure_line", "redact", "sqlite_path", "default_storage_url",
+           "default_tracking_uri", "storage_url", "tracking_uri", "OPTUNA_DB", "MLFLOW_DB",
+           "DISK_FULL", "CONNECTION_LOST"]
 
+OPTUNA_DB, MLFLOW_DB = "optuna.db", "mlflow.db"  # the default stores' file names in output_dir
 DISK_FULL = ("database or disk is full", "no space left on device", "disk quota exceeded")
 CONNECTION_LOST = (
     "server closed the connection", "connection refused", "could not connect",
@@ -23,6 +34,35 @@ CONNECTION_LOST = (
     "max retries exceeded", "connection aborted", "remote end closed connection",
     "connection already closed", "eof detected", "no route to host",
 )
+
+
+def default_storage_url(output_dir: os.PathLike[str] | str) -> str:
+    """`sqlite:////abs/output_dir/optuna.db`."""
+    return "sqlite:///" + pathname2url(str((Path(output_dir) / OPTUNA_DB).resolve()))
+
+
+def default_tracking_uri(output_dir: os.PathLike[str] | str) -> str:
+    """`sqlite:////abs/output_dir/mlflow.db`."""
+    return "sqlite:///" + pathname2url(str((Path(output_dir) / MLFLOW_DB).resolve()))
+
+
+def storage_url(suite: Any, output_dir: os.PathLike[str] | str | None = None) -> str:
+    """The suite's Optuna storage: its `storage`, else the default in `output_dir` (the suite's
+    own output folder unless given: a moved run folder reports from where it is)."""
+    return suite.storage or default_storage_url(output_dir or suite.resolved_output_dir())
+
+
+def tracking_uri(suite: Any, output_dir: os.PathLike[str] | str | None = None) -> str:
+    """The suite's MLflow tracking URI: its `tracking_uri`, else the default in `output_dir`."""
+    return suite.tracking_uri or default_tracking_uri(output_dir or suite.resolved_output_dir())
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a `sqlite:///path` URL; None for any other store (or in-memory)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return Path(url2pathname(path)) if path and path != ":memory:" else None
 
 
 def redact(url: str) -> str:

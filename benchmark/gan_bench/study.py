@@ -42,7 +42,7 @@ from optuna.trial import TrialState
 from gan_bench.errors import TrialTaken
 from gan_bench.procs import owner_dead_here, owner_token
 
-__all__ = ["GanStudy", "TrialTicket", "study_name", "gan_sampler_seed", "default_storage_url", "make_sampler",
+__all__ = ["GanStudy", "TrialTicket", "study_name", "gan_sampler_seed", "make_sampler",
            "make_pruner", "StudyCounts", "study_records", "param_importances"]
 
 HEARTBEAT_S = int(os.environ.get("GAN_BENCH_HEARTBEAT_S", "20"))  # Optuna's own default is 60
@@ -90,10 +90,6 @@ def gan_sampler_seed(seed: int, gan: str) -> int:
             base = base[: -len(suffix)]
     digest = hashlib.sha256(f"{int(seed)}:{base}".encode()).digest()
     return int.from_bytes(digest[:4], "little") % 2**31
-
-
-def default_storage_url(output_dir: os.PathLike[str] | str) -> str:
-    return f"sqlite:///{os.path.abspath(os.path.join(output_dir, 'optuna.db'))}"
 
 
 def make_sampler(name: str, seed: int, n_startup_trials: int | None) -> optuna.samplers.BaseSampler:

@@ -42,7 +42,7 @@ import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlparse
-from urllib.request import pathname2url, url2pathname
+from urllib.request import url2pathname
 
 # MLflow 3 sends usage telemetry from a background thread; a benchmark on an offline GPU box
 # should not. An explicit MLFLOW_DISABLE_TELEMETRY=false from the user still wins.
@@ -63,6 +63,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from gan_bench.procs import owner_state, owner_token  # noqa: E402
 from gan_bench.errors import GanBenchError  # noqa: E402
+from gan_bench.stores import default_tracking_uri  # noqa: E402  (one place: stores.py)
 
 __all__ = ["TrackingError", "Tracker", "RunHandle", "default_tracking_uri", "ui_command",
            "git_sha", "git_commit", "local_artifact_dir", "PROXY_SCHEME", "KEY_TAG", "OWNER_TAG", "HEARTBEAT_TAG", "PARENT_TAG", "RUN_NAME_TAG"]
@@ -116,9 +117,6 @@ class TrackingError(GanBenchError):
 
 # ----------------------------------------------------------------------------- module helpers
 
-def default_tracking_uri(output_dir: Path) -> str:
-    """`sqlite:////abs/output_dir/mlflow.db`: absolute, so the store does not follow the cwd."""
-    return "sqlite:///" + pathname2url(str((Path(output_dir) / "mlflow.db").resolve()))
 
 
 def ui_command(uri: str, output_dir: Path | None = None) -> str:

@@ -34,6 +34,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from gan_bench.stores import default_tracking_uri
+
 __all__ = ["train_metrics", "eval_metrics", "final_metrics", "trial_name", "final_name",
            "suite_note", "gan_note", "summary_metrics", "study_figures", "close_figures",
            "dataset_inputs", "user",
@@ -496,7 +498,7 @@ def _describe_if_missing(uri: str, suite: Any) -> None:
 def server_command(out: Path, host: str, port: int) -> list[str]:
     """`mlflow server` on a run folder's store, serving `mlflow-artifacts:` URIs from its
     `mlartifacts/` folder (wherever the folder is now)."""
-    from gan_bench.tracking import ARTIFACTS_FOLDER, default_tracking_uri
+    from gan_bench.tracking import ARTIFACTS_FOLDER
 
     mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     return [mlflow_bin, "server", "--backend-store-uri", default_tracking_uri(out),
@@ -526,7 +528,7 @@ def serve(source: str | Path, *, host: str = "127.0.0.1", port: int = 5000,
             return 0
         raise UserInputError(f"{suite.tracking_uri}: gan-bench ui serves a local sqlite store "
                              "only; start `mlflow server` on this store yourself")
-    uri = f"sqlite:///{(out / 'mlflow.db').resolve()}"
+    uri = default_tracking_uri(out)
     exp = Tracker(uri, suite.name, read_only=True).experiment_id
     _describe_if_missing(uri, suite)
     problem = _listen_problem(host, port)

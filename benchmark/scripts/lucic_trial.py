@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from gan_bench.cache import atomic_write_json
     from gan_bench.config import load_suite
-    from gan_bench.runner import EVAL_SEED, suite_evaluator, train_data, trial_config
+    from gan_bench.plan import EVAL_SEED, suite_evaluator, train_data, trial_config
     from gan_bench.train import Callback, Trainer
     from gan_bench.train.trainer import resolve_device
 

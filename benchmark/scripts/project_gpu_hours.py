@@ -90,7 +90,7 @@ def measure_pack(suite: Any, gan: Any, device: Any, pack: int, epochs: float,
     import torch
 
     from gan_bench.estimate import timing_config
-    from gan_bench.runner import train_data
+    from gan_bench.plan import train_data
     from gan_bench.train import PackedTrainer
 
     data = train_data(suite)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gan_bench.report.data import GanRecord, ReportData
+from gan_bench.report.data import FigureSpec, GanRecord, ReportData
 from gan_bench.report.stats import ALPHA, CONFIDENCE, _pvalue, bootstrap_ci, expected_max, holm
 
 __all__ = ["ArmPair", "arm_pairs", "arms_section", "arms_figure", "ARMS"]
@@ -176,8 +176,6 @@ def _summary(verdicts: list[tuple[str, int | None, dict[str, Any]]]) -> str:
 
 def arms_figure(data: ReportData) -> Any:
     """FigureSpec "expected_arms": per GAN, both arms' expected best vs trials; None without pairs."""
-    from gan_bench.report.figures import FigureSpec
-
     panels = {}
     for p in arm_pairs(data.gans):
         curves = {}

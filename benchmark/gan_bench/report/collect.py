@@ -21,7 +21,8 @@ from urllib.request import url2pathname
 
 from gan_bench.errors import UserInputError
 from gan_bench.keys import KEY_TAG, finalist_key_problem
-from gan_bench.stores import redact
+from gan_bench import stores
+from gan_bench.stores import redact, sqlite_path
 from gan_bench.report.data import TRIAL_STATES, FinalistRecord, GanRecord, ReportData, TrialRecord
 
 __all__ = ["collect", "resolve_source", "REFERENCES_PATH", "load_references"]
@@ -54,15 +55,15 @@ def resolve_source(source: str | Path) -> tuple[Any, Path]:
 def _has_stores(suite: Any, out: Path) -> bool:
     """Both stores exist: a local db in `out`, or a remote URL named by the suite (never create
     an empty store by reading). A zero-byte db is refused: opening it would write a schema."""
-    for name, url, label in (("optuna.db", suite.storage, "Optuna storage"),
-                             ("mlflow.db", suite.tracking_uri, "MLflow tracking store")):
-        path = out / name if url is None else _sqlite_path(url)
+    for name, url, label in ((stores.OPTUNA_DB, suite.storage, "Optuna storage"),
+                             (stores.MLFLOW_DB, suite.tracking_uri, "MLflow tracking store")):
+        path = out / name if url is None else sqlite_path(url)
         if path is not None and path.is_file() and path.stat().st_size == 0:
             raise UserInputError(f"{path}: the {label} is an empty (0-byte) file, so the runs "
                                  "it held are lost; restore it from a copy (reading it would "
                                  "write a fresh schema, and a report never writes to a store)")
-    optuna_ok = bool(suite.storage) or (out / "optuna.db").is_file()
-    return optuna_ok and (bool(suite.tracking_uri) or (out / "mlflow.db").is_file())
+    optuna_ok = bool(suite.storage) or (out / stores.OPTUNA_DB).is_file()
+    return optuna_ok and (bool(suite.tracking_uri) or (out / stores.MLFLOW_DB).is_file())
 
 
 def snapshot(url: str, folder: Path) -> str:
@@ -76,7 +77,7 @@ def snapshot(url: str, folder: Path) -> str:
     writer that restarted its log), so a report taken during a run is consistent too. A file
     that is not a database is copied as it is: opening the copy then fails with sqlite's own
     error, as opening the store would."""
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is None or not path.is_file():
         return url
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,13 +91,6 @@ def snapshot(url: str, folder: Path) -> str:
     if after is not None:
         Path(f"{dst}-wal").write_bytes(after)
     return "sqlite:///" + str(dst)
-
-
-def _sqlite_path(url: str) -> Path | None:
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
-    return Path(url2pathname(path)) if path and path != ":memory:" else None
 
 
 def load_references(path: Path = REFERENCES_PATH) -> tuple[dict[str, Any], ...] | None:
@@ -223,7 +217,7 @@ def _verified(run: dict[str, Any], path: Path | None, what: str, where: str = ""
     missing one whose sha256 the run recorded (it was logged, then lost). `where`: where the
     artifact should be, for the message."""
     from gan_bench.cache import sha256_file
-    from gan_bench.runner import SHA_TAGS
+    from gan_bench.plan import SHA_TAGS
 
     want = run["tags"].get(SHA_TAGS[what])
     if path is None and want is not None:
@@ -425,7 +419,7 @@ def _with_samples(ctx: _Context, gan: GanRecord, finals: list[dict[str, Any]]) -
     from dataclasses import replace
 
     from gan_bench.report import samples
-    from gan_bench.runner import EVAL_SEED
+    from gan_bench.plan import EVAL_SEED
 
     if not finals:
         return gan
@@ -548,12 +542,10 @@ def _ladder(suite: Any) -> tuple[dict[str, Any], ...] | None:
 def collect(source: str | Path, references: Path = REFERENCES_PATH,
             test: str = "mannwhitney", ladder_rows: bool = True) -> ReportData:
     """ReportData of the suite at `source` (suite YAML or output dir); see the module doc."""
-    from gan_bench.study import default_storage_url
-    from gan_bench.tracking import Tracker, default_tracking_uri
+    from gan_bench.tracking import Tracker
 
     suite, out = resolve_source(source)
-    storage = suite.storage or default_storage_url(out)
-    tracking = suite.tracking_uri or default_tracking_uri(out)
+    storage, tracking = stores.storage_url(suite, out), stores.tracking_uri(suite, out)
     objective, directions = _directions(suite, set())
     higher = directions[objective]
     with _damaged_store_is_one_line(out), \

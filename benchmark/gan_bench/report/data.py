@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrialRecord", "FinalistRecord", "GanRecord", "ReportData", "TRIAL_STATES"]
+__all__ = ["TrialRecord", "FinalistRecord", "GanRecord", "ReportData", "FigureSpec", "TRIAL_STATES"]
 
 TRIAL_STATES = ("complete", "pruned", "failed")
 
@@ -87,3 +87,13 @@ class ReportData:
     @property
     def higher_is_better(self) -> bool:
         return self.directions.get(self.objective, False)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """What to draw: `kind` names a drawer of report/figures.py; `panels` maps a title to its data."""
+
+    kind: str
+    title: str
+    panels: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)

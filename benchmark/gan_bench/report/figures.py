@@ -17,12 +17,11 @@ from __future__ import annotations
 import io
 import math
 import textwrap
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from gan_bench.report.data import ReportData
+from gan_bench.report.data import FigureSpec, ReportData
 from gan_bench.report.stats import expected_max
 
 __all__ = ["FigureSpec", "figure_specs", "draw", "DPI"]
@@ -30,16 +29,6 @@ __all__ = ["FigureSpec", "figure_specs", "draw", "DPI"]
 DPI = 80  # small PNGs: reports are committed
 PANEL_IN = 3.0  # inches per panel
 MARKERS = {"complete": "o", "pruned": "s", "failed": "x"}
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """What to draw: `kind` names a drawer below; `panels` maps a title to its data."""
-
-    kind: str
-    title: str
-    panels: dict[str, Any]
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 def _label(data: ReportData) -> str:
