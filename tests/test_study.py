@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import optuna
 import pytest
 
-from gan_bench.study import GanStudy, StudyCounts, default_storage_url, study_name
+from gan_bench.stores import default_storage_url
+from gan_bench.study import GanStudy, StudyCounts, study_name
 
 
 def space():
