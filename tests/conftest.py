@@ -22,7 +22,7 @@ def tmp_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def builtins_loaded():
-    from gan_bench.catalogue import load_builtins
+    from gan_bench.registry import load_builtins
 
     load_builtins()
     return True

@@ -112,7 +112,7 @@ def test_the_name_rule_is_one_function():
 def test_the_step_memory_counts_activations_of_both_nets():
     """Per-sample activation bytes of one step: toy ring8 nets hold a few KB per sample, far
     more than the 8 bytes of the point itself (what the old rule counted)."""
-    from gan_bench.catalogue import load_builtins
+    from gan_bench.registry import load_builtins
     from gan_bench.models.base import activation_bytes_per_sample
 
     load_builtins()

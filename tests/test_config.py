@@ -355,7 +355,7 @@ def test_empty_search_for_one_gan_only_runs_one_trial():
 
 
 def test_unknown_metric_names():
-    from gan_bench.catalogue import load_builtins
+    from gan_bench.registry import load_builtins
     from gan_bench.registry import METRICS
 
     load_builtins()

@@ -131,7 +131,7 @@ def test_extract_keeps_the_flags_of_its_caller(tf32_on):
 def test_generation_for_evaluation_is_strict_fp32_too(tf32_on):
     """Trainer.generate and PackedTrial.generate draw the scored samples: G's convolutions must
     not run in TF32 either (the flags seen inside G's forward are the strict ones)."""
-    from gan_bench.catalogue import load_builtins
+    from gan_bench.registry import load_builtins
     from gan_bench.data import load_dataset
     from gan_bench.train import GanSpec, TrainConfig, Trainer
     from gan_bench.train import PackedTrainer

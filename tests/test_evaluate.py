@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_bench.catalogue import load_builtins
+from gan_bench.registry import load_builtins
 from gan_bench.errors import UserInputError
 from gan_bench.metrics import features, real_features
 from gan_bench.metrics.evaluate import Evaluator, default_metrics, parse_param_overrides

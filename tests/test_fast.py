@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from gan_bench.catalogue import load_builtins
+from gan_bench.registry import load_builtins
 from gan_bench.train import Callback, GanSpec, TrainConfig, Trainer, TrainingDiverged
 from gan_bench.train.speed import DivergenceFlags, SpeedPlan, graph_blockers
 from test_trainer import tiny_images, tiny_points

@@ -24,7 +24,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_bench.catalogue import load_builtins
+from gan_bench.registry import load_builtins
 from gan_bench.registry import ARCHITECTURES, LOSSES
 from gan_bench.train import GanSpec, TrainConfig, Trainer
 from gan_bench.registry import PENALTIES

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import gan_bench.models as models
-from gan_bench.catalogue import load_builtins
+from gan_bench.registry import load_builtins
 from gan_bench.errors import UnknownNameError
 from gan_bench.models import ArchOptions, Architecture, Discriminator, Generator, build_models
 from gan_bench.models.base import ModelConfigError, data_kind

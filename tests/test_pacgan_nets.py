@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gan_bench.catalogue import load_builtins
+from gan_bench.registry import load_builtins
 from gan_bench.data.mixtures import RING8, ring_centres
 from gan_bench.errors import UnknownNameError
 from gan_bench.metrics.mode_coverage import kl_to_uniform, mixture_modes

@@ -22,7 +22,7 @@ Two tests, because float32 GAN training amplifies rounding:
 import pytest
 import torch
 
-from gan_bench.catalogue import load_builtins
+from gan_bench.registry import load_builtins
 from gan_bench.registry import PRESETS
 from gan_bench.train import GanSpec, PackedTrainer, TrainConfig, Trainer
 from gan_bench.train.packed import pack_problems

@@ -18,9 +18,9 @@ def test_register_get_and_catalogue():
     assert reg.get("b_thing") is b
     assert "a_thing" in reg and "zzz" not in reg
     assert len(reg) == 2
-    assert reg.catalogue() == [
-        {"name": "a_thing", "summary": "an A"},
-        {"name": "b_thing", "summary": "B does b things.", "colour": "red"},
+    assert reg.catalogue() == [  # each entry says where it came from
+        {"name": "a_thing", "summary": "an A", "source": "built-in"},
+        {"name": "b_thing", "summary": "B does b things.", "colour": "red", "source": "built-in"},
     ]
 
 

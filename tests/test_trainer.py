@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from gan_bench.catalogue import load_builtins
+from gan_bench.registry import load_builtins
 from gan_bench.data.base import ArrayDataset
 from gan_bench.data.mixtures import RING8
 from gan_bench.registry import ARCHITECTURES, LOSSES, PENALTIES, PRESETS

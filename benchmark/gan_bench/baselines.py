@@ -52,10 +52,8 @@ class BaselineResult:
 
 def mnist_presets() -> list[str]:
     """Every registered preset whose architecture takes 28x28 images (all built-ins do)."""
-    from gan_bench.catalogue import load_builtins
     from gan_bench.registry import ARCHITECTURES, PRESETS
 
-    load_builtins()
     return [p["name"] for p in PRESETS.catalogue()
             if "images28" in ARCHITECTURES.get(p["arch"]).supports]
 

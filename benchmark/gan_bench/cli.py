@@ -48,10 +48,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _registries():  # type: ignore[no-untyped-def]
-    from gan_bench.catalogue import load_builtins
     from gan_bench.registry import REGISTRIES
 
-    load_builtins()
     return REGISTRIES
 
 
@@ -73,7 +71,9 @@ def list_cmd(
         table.add_column("name", style="bold")
         table.add_column("summary")
         for item in reg.catalogue():
-            table.add_row(item["name"], item["summary"])
+            source = item.get("source", "built-in")
+            where = "" if source == "built-in" else f" (from {source})"
+            table.add_row(item["name"], item["summary"] + where)
         if not len(reg):
             table.add_row("-", "(none registered yet)")
         out.print(table)

@@ -46,7 +46,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
                       PlainValidator, Tag, TypeAdapter, ValidationError, field_validator,
                       model_validator)
 
-from gan_bench import stores
+from gan_bench import plugins, stores
 from gan_bench.errors import UserInputError
 from gan_bench.names import name_problem
 from gan_bench.registry import (ARCHITECTURES, DATASETS, LOSSES, METRICS, PENALTIES, PRESETS,
@@ -86,19 +86,16 @@ class _KeyProblem(ValueError):
         self.key = key
 
 
-def _load_builtins() -> None:
-    from gan_bench.catalogue import load_builtins
-
-    load_builtins()
-
-
-def _known(registry: Registry[Any], name: str | None) -> str | None:
-    """`name` if registered (or None); ValueError with the registry's list of known names."""
+def _known(registry: Registry[Any], name: str | None, references: bool = False) -> str | None:
+    """`name` if registered (or None); ValueError with the registry's list of known names.
+    `references`: a `package.module:callable` is resolved and registered (gan_bench.plugins)."""
     if name is not None:
-        _load_builtins()
         try:
-            registry.entry(name)
-        except LookupError as exc:
+            if references and plugins.is_reference(name):
+                plugins.resolve_reference(registry, name)
+            else:
+                registry.entry(name)
+        except (LookupError, UserInputError) as exc:
             raise ValueError(str(exc)) from None
     return name
 
@@ -369,7 +366,7 @@ class GanEntry(_Model):
     def _registered(cls, value: str | None, info: Any) -> str | None:
         registry = {"preset": PRESETS, "arch": ARCHITECTURES, "loss": LOSSES,
                     "penalty": PENALTIES}[info.field_name]
-        return _known(registry, value)
+        return _known(registry, value, references=info.field_name != "preset")
 
     @field_validator("train")
     @classmethod
@@ -395,8 +392,9 @@ class GanEntry(_Model):
     def resolved_name(self) -> str:
         if self.name or self.preset:
             return self.name or self.preset  # type: ignore[return-value]
-        penalty = self.penalty or "none"
-        return f"{self.arch}_{self.loss}" + (f"_{penalty}" if penalty != "none" else "")
+        penalty = plugins.short_name(self.penalty or "none")  # a reference: its callable's name
+        name = f"{plugins.short_name(str(self.arch))}_{plugins.short_name(str(self.loss))}"
+        return name + (f"_{penalty}" if penalty != "none" else "")
 
     def preset_train(self) -> dict[str, Any]:
         return dict(PRESETS.get(self.preset).train) if self.preset else {}
@@ -453,7 +451,6 @@ class Budget(_Model):
 
 
 def _metric(name: str) -> str:
-    _load_builtins()
     if len(METRICS):  # names are checked once any metric is registered
         _known(METRICS, name)
     return name
@@ -639,6 +636,9 @@ def _spec_problems(path: str, spec: GanSpec, shape: tuple[int, ...]) -> list[str
         problems += [f"{path}.{field}.{key}: must be a finite number (got {value})"  # nan trains,
                      for key, value in getattr(spec, field).items()  # then never reports
                      if isinstance(value, float) and not math.isfinite(value)]
+    if not problems:  # a plugin's or a reference's component, built and called once
+        problems += [f"{path}.{field}: {problem}" for field, problem in
+                     plugins.probe_problems(spec, shape)]
     return problems
 
 
@@ -741,11 +741,11 @@ def _step_bytes_cached(arch: str, shape: tuple[int, ...], options: str) -> int:
 
 def _step_bytes(spec: GanSpec, shape: tuple[int, ...]) -> int:
     """Activation bytes per sample of one step (0 when the nets cannot be built: that problem
-    is reported by the architecture check)."""
+    is reported by the architecture check, or a plugin's by its probe)."""
     try:
         return _step_bytes_cached(spec.arch, shape,
                                   json.dumps(dict(spec.arch_options), sort_keys=True))
-    except (UserInputError, ValueError, TypeError):
+    except Exception:  # noqa: BLE001 - said once, by the check that owns it
         return 0
 
 
@@ -914,7 +914,6 @@ def parse_suite(data: Any, source: str = "<suite>", overrides: Sequence[str] = (
     text = _text_problems(data)
     if text:  # before anything else reads a value that cannot be written anywhere
         raise SuiteError(text, source)
-    _load_builtins()
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:

@@ -217,12 +217,10 @@ def run_perf(*, device: str = "auto", arch: str = "infogan", batch: int = 64, it
     `packs`: pack sizes > 1 to time besides the solo row; `progress` gets a line per row.
     The reference loop is the non-saturating GAN's: for another loss or a penalty there is no
     reference row, and `ratio` is against the solo row."""
-    from gan_bench.catalogue import load_builtins
     from gan_bench.data import load_dataset
     from gan_bench.devices import resolve_device
     from gan_bench.train import GanSpec
 
-    load_builtins()
     dev = resolve_device(device)
     data = load_dataset(dataset, "train")
     options = {"size": size}

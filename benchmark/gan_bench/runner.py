@@ -126,8 +126,6 @@ class Runner:
 
     def __init__(self, suite: Any, *, worker: int = 0, progress: Progress_ | None = None,
                  estimate: bool = False, command: str = "") -> None:
-        from gan_bench.catalogue import load_builtins
-        load_builtins()
         self.suite, self.worker = suite, worker
         self.command = command or f"Runner({suite.name!r}) from Python"  # recorded; reports print it
         self.progress = progress or Progress_()

@@ -7,8 +7,6 @@ __all__ = ["ArrayDataset", "DatasetSource", "SPLITS", "load_dataset"]
 
 def load_dataset(name: str, split: str, **options):  # type: ignore[no-untyped-def]
     """Load `split` of the registered dataset `name` (options: data_dir, n, seed, ...)."""
-    from gan_bench.catalogue import load_builtins
     from gan_bench.registry import DATASETS
 
-    load_builtins()
     return DATASETS.get(name).load(split, **options)

@@ -93,9 +93,6 @@ _NOT_DATA = ("data_dir",)  # dataset options that say where data is, not what it
 
 def default_metrics(dataset: str) -> list[str]:
     """The metrics `gan-bench score` computes when --metrics is not given."""
-    from gan_bench.catalogue import load_builtins
-
-    load_builtins()
     if dataset in DEFAULT_METRICS:
         return list(DEFAULT_METRICS[dataset])
     return list(_POINTS_DEFAULT if DataInfo.of(dataset).kind == "points" else _IMAGES_DEFAULT)
@@ -151,11 +148,9 @@ class Evaluator:
                  n_real: int | None = 10000, device: str | torch.device = "cpu", seed: int = 0,
                  dataset_options: dict[str, Any] | None = None, batch_size: int = 200,
                  params: dict[str, dict[str, Any]] | None = None, precision: str = "fp32") -> None:
-        from gan_bench.catalogue import load_builtins
         from gan_bench.data.base import check_split
         from gan_bench.registry import METRICS
 
-        load_builtins()
         self.dataset, self.real_split = dataset, check_split(dataset, real_split)
         self.data = DataInfo.of(dataset)
         if n_real is not None and (isinstance(n_real, bool) or int(n_real) != n_real or n_real < 1):

@@ -23,11 +23,9 @@ N_POINTS = 2500  # PacGAN scores 2,500 samples on the 2-D mixtures
 
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(G in eval mode on the CPU, resolved config) from a finalist checkpoint `*_G.pt`."""
-    from gan_bench.catalogue import load_builtins
     from gan_bench.models.base import build_models
     from gan_bench.registry import DATASETS
 
-    load_builtins()
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         config = ckpt["config"]

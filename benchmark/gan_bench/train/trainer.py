@@ -119,9 +119,6 @@ class Trainer:
 
     def __init__(self, spec: GanSpec, cfgs: TrainConfig | Sequence[TrainConfig], data: ArrayDataset,
                  callbacks: Sequence[Any] = ()) -> None:
-        from gan_bench.catalogue import load_builtins
-
-        load_builtins()
         self.solo = isinstance(cfgs, TrainConfig)
         configs = [cfgs] if self.solo else list(cfgs)
         per_trial = [callbacks] if self.solo else [callbacks[i] if i < len(callbacks) else ()
