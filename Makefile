@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff (style, imports, bugbear) on the package and tests; mypy on the package
+lint: $(STAMP)
+	$(VENV)/bin/ruff check benchmark tests
+	$(VENV)/bin/mypy
+
 demo: $(STAMP)
 	$(VENV)/bin/gan-bench run suites/quickstart.yaml
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
@@ -74,7 +72,7 @@ def tiny_smoke(out, *extra):
 @pytest.fixture(scope="session")
 def done_run(tmp_path_factory):
     """The tiny run, finished; tests copy it (`run_copy`) before damaging anything."""
-    from gan_bench.runner import Runner
+    from gan_bench.run import Runner
 
     out = tmp_path_factory.mktemp("tiny-smoke") / "run"
     Runner(tiny_smoke(out)).run()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from test_report import _finalists, synthetic
 
 from gan_bench.report import GanRecord, TrialRecord
 from gan_bench.report.arms import arm_pairs, arms_figure, arms_section
 from gan_bench.report.figures import draw
 from gan_bench.report.render import render
-from test_report import _finalists, synthetic
 
 
 def _arm(name: str, fids: list[float], trial_values: list[float], searched: bool) -> GanRecord:

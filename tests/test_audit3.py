@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_SMOKE, cli_main, run_artifact_dir, tiny_smoke
 
-from gan_bench.runner import Runner
+from gan_bench.run import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "suites" / "smoke.yaml"
@@ -112,8 +112,8 @@ def test_the_name_rule_is_one_function():
 def test_the_step_memory_counts_activations_of_both_nets():
     """Per-sample activation bytes of one step: toy ring8 nets hold a few KB per sample, far
     more than the 8 bytes of the point itself (what the old rule counted)."""
-    from gan_bench.registry import load_builtins
     from gan_bench.models.base import activation_bytes_per_sample
+    from gan_bench.registry import load_builtins
 
     load_builtins()
     toy = activation_bytes_per_sample("toy_mlp", (2,))
@@ -336,8 +336,8 @@ def test_two_workers_publishing_the_summary_at_once_both_succeed(run_copy, tmp_p
     import json
 
     from gan_bench.report import collect, write_files
+    from gan_bench.report.publish import publish_summary
     from gan_bench.tracking import RunHandle
-    from gan_bench.ui import publish_summary
 
     data = collect(run_copy, ladder_rows=False)
     report = write_files(data, tmp_path / "rep")

@@ -17,8 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from gan_bench.cli import app
-from gan_bench.config import (Choices, MetricsSpec, Range, SearchSpace, Suite, SuiteError,
-                              load_suite, parse_suite)
+from gan_bench.config import Choices, MetricsSpec, Range, SearchSpace, Suite, SuiteError, load_suite, parse_suite
+from gan_bench.plan import FINALIST_SEED0
 
 SUITES = sorted((Path(__file__).resolve().parents[1] / "suites").glob("*.yaml"))
 DELETE = object()
@@ -93,7 +93,8 @@ def test_defaults(tmp_path, monkeypatch):
     assert (suite.sampler.name, suite.sampler.seed, suite.pruner.name) == ("tpe", 0, "median")
     metrics = MetricsSpec()  # minimal() states ring8's metrics; these are the MNIST defaults
     assert (metrics.objective, metrics.n_fake_search, metrics.n_real) == ("fid_mnist", 2000, 10000)
-    assert (suite.finalists.top, suite.finalists.seed_list()) == (1, [1000, 1001, 1002])
+    seed_list = [FINALIST_SEED0 + i for i in range(suite.finalists.seeds)]
+    assert (suite.finalists.top, seed_list) == (1, [1000, 1001, 1002])
     assert suite.device == "auto" and suite.budget.eval_every == 0
     assert suite.resolved_output_dir() == tmp_path / "runs" / "tiny"
     assert suite.resolved_storage() == f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'optuna.db'}"
@@ -355,8 +356,7 @@ def test_empty_search_for_one_gan_only_runs_one_trial():
 
 
 def test_unknown_metric_names():
-    from gan_bench.registry import load_builtins
-    from gan_bench.registry import METRICS
+    from gan_bench.registry import METRICS, load_builtins
 
     load_builtins()
     if not len(METRICS):

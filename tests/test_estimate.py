@@ -14,9 +14,20 @@ from typer.testing import CliRunner
 from gan_bench.cli import app
 from gan_bench.config import parse_suite
 from gan_bench.data.mixtures import RING8
-from gan_bench.estimate import (ITERS, WARMUP, GanCount, GanTiming, SuiteClock, SuiteEstimate,
-                                count_suite, format_duration, format_estimate, midpoint_params,
-                                shrink_overrides, time_gan)
+from gan_bench.estimate import (
+    ITERS,
+    WARMUP,
+    GanCount,
+    GanTiming,
+    SuiteClock,
+    SuiteEstimate,
+    count_suite,
+    format_duration,
+    format_estimate,
+    midpoint_params,
+    shrink_overrides,
+    time_gan,
+)
 from gan_bench.progress import PlainProgress, RichProgress, format_eta
 from gan_bench.train import GanSpec, TrainConfig, Trainer
 

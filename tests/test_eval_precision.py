@@ -10,15 +10,20 @@ CPU; tests/test_gpu.py compares cuda features with CPU features on a GPU.
 from __future__ import annotations
 
 import pytest
+import test_evaluate
 import torch
+from test_evaluate import _uint8
 
 from gan_bench.errors import UserInputError
 from gan_bench.metrics import features, real_features
-from gan_bench.metrics.evaluate import Evaluator
-from gan_bench.metrics.features import (MnistClassifier, RandomTiny, applied_precision,
-                                        float32_math, get_extractor)
-import test_evaluate
-from test_evaluate import _uint8
+from gan_bench.metrics.evaluator import Evaluator
+from gan_bench.metrics.features import (
+    MnistClassifierFeatures,
+    RandomTiny,
+    applied_precision,
+    float32_math,
+    get_extractor,
+)
 
 tiny_mnist = test_evaluate.tiny_mnist  # fixtures: MNIST replaced by random digits,
 fresh_memo = test_evaluate.fresh_memo  # and no real features memoised across tests
@@ -74,7 +79,7 @@ def test_every_forward_pass_runs_strict_whatever_the_process_flags(tf32_on):
     spy.features(_uint8(2))
     spy(_uint8(2))  # forward: torchmetrics' entry point
     assert spy.seen == [STRICT, STRICT] and _flags() == TF32
-    mnist = MnistClassifier()
+    mnist = MnistClassifierFeatures()
     seen = []
     mnist.net.body.register_forward_pre_hook(lambda module, args: seen.append(_flags()))
     mnist.features(_uint8(2))
@@ -131,10 +136,9 @@ def test_extract_keeps_the_flags_of_its_caller(tf32_on):
 def test_generation_for_evaluation_is_strict_fp32_too(tf32_on):
     """Trainer.generate and PackedTrial.generate draw the scored samples: G's convolutions must
     not run in TF32 either (the flags seen inside G's forward are the strict ones)."""
-    from gan_bench.registry import load_builtins
     from gan_bench.data import load_dataset
-    from gan_bench.train import GanSpec, TrainConfig, Trainer
-    from gan_bench.train import PackedTrainer
+    from gan_bench.registry import load_builtins
+    from gan_bench.train import GanSpec, PackedTrainer, TrainConfig, Trainer
 
     load_builtins()
     data = load_dataset("ring8", "test")

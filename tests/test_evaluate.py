@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from gan_bench.registry import load_builtins
 from gan_bench.errors import UserInputError
 from gan_bench.metrics import features, real_features
-from gan_bench.metrics.evaluate import Evaluator, default_metrics, parse_param_overrides
+from gan_bench.metrics.evaluator import Evaluator, default_metrics, parse_param_overrides
 from gan_bench.metrics.mode_coverage import kl_to_uniform, stacked_mnist_modes
 from gan_bench.metrics.records import PROTOCOL_FIELDS
-from gan_bench.registry import METRICS
+from gan_bench.registry import METRICS, load_builtins
 
 load_builtins()
 

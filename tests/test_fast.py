@@ -10,11 +10,11 @@ import math
 
 import pytest
 import torch
+from test_trainer import tiny_images, tiny_points
 
 from gan_bench.registry import load_builtins
 from gan_bench.train import Callback, GanSpec, TrainConfig, Trainer, TrainingDiverged
 from gan_bench.train.speed import DivergenceFlags, SpeedPlan, graph_blockers
-from test_trainer import tiny_images, tiny_points
 
 load_builtins()
 

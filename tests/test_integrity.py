@@ -4,9 +4,8 @@ a store, refuses stores that disagree or are empty, and refuses damaged artifact
 
 from __future__ import annotations
 
-import json
-
 import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 from conftest import SMOKE_SUITE, run_artifact_dir, tiny_smoke
 
 from gan_bench.config import Range
-from gan_bench.runner import Runner
+from gan_bench.run import Runner
 
 SMOKE = SMOKE_SUITE
 
@@ -357,20 +356,17 @@ def test_a_trial_is_never_pruned_at_its_last_evaluation():
     every iteration were recorded as pruned (their values hidden from TPE and the report)."""
     from types import SimpleNamespace
 
-    from gan_bench.runner import EvalCallback
+    from gan_bench.run.monitor import Scorer, TrialMonitor
 
     rec = SimpleNamespace(value=5.0, flat=lambda: {"m": 5.0})
-    runner = SimpleNamespace(
-        evaluator=SimpleNamespace(evaluate=lambda fake, metrics: {"m": rec}, primary=lambda m: m),
-        sample_picture=lambda trainer: None, objective_key="m",
-        suite=SimpleNamespace(metrics=SimpleNamespace(curves=[])),
-        progress=SimpleNamespace(evaluation=lambda *a: None))
+    evaluator = SimpleNamespace(evaluate=lambda fake, metrics: {"m": rec}, primary=lambda m: m)
     run = SimpleNamespace(log_metrics=lambda *a: None, log_stepped_image=lambda *a: None)
-    study = SimpleNamespace(report=lambda ticket, value: True)  # the pruner always says stop
     stops = []
     trainer = SimpleNamespace(total_iterations=1500, generate=lambda n, seed: None,
                               request_stop=stops.append)
-    cb = EvalCallback(runner, run, "m", 10, study, ticket=None)
+    cb = TrialMonitor(run, Scorer(evaluator, ["m"], "m", 10), lambda trainer: None,
+                      SimpleNamespace(evaluation=lambda *a: None),
+                      pruner=lambda value: True)  # the pruner always says stop
     cb.on_eval(trainer, 500)
     assert stops == ["pruned at iteration 500"]
     cb.on_eval(trainer, 1500)

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from gan_bench.losses import GanLoss, LossOutput, UnknownParamError, d_probabilities
 from gan_bench.registry import LOSSES
 
-
 NAMES = ["hinge", "least_squares", "minimax", "non_saturating", "relativistic_average",
          "wasserstein"]
 # every registered loss, plus least squares on the sigmoid output (Lucic et al. 2018's variant)

@@ -20,11 +20,9 @@ from gan_bench.metrics import fid as fid_mod
 from gan_bench.metrics.fid import fid_from_features, frechet_distance, gaussian_stats
 from gan_bench.metrics.inception_score import inception_score_from_logits, inception_score_from_probs
 from gan_bench.metrics.kid import kid, kid_subset_size, polynomial_mmd2
-from gan_bench.metrics.mode_coverage import (STACKED_MNIST_N, class_coverage, mixture_modes,
-                                             stacked_mnist_modes)
+from gan_bench.metrics.mode_coverage import STACKED_MNIST_N, class_coverage, mixture_modes, stacked_mnist_modes
 from gan_bench.metrics.prdc import density_coverage, knn_radii, prdc, precision_recall
-from gan_bench.metrics.records import (PROTOCOL_FIELDS, MetricRecord, base_protocol,
-                                       package_versions)
+from gan_bench.metrics.records import PROTOCOL_FIELDS, MetricRecord, base_protocol, package_versions
 
 METHODS = ("eigh", "sqrtm")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from scipy.stats import mannwhitneyu
+from test_report import synthetic
 
 from gan_bench.report import FinalistRecord, GanRecord, TrialRecord
 from gan_bench.report.mixtures import mixtures_section, searched_section
-from test_report import synthetic
 
 RING = tuple((float(i), 0.0) for i in range(8))  # only the count matters here
 

@@ -14,12 +14,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import gan_bench.models as models
-from gan_bench.registry import load_builtins
 from gan_bench.errors import UnknownNameError
-from gan_bench.models import ArchOptions, Architecture, Discriminator, Generator, build_models
+from gan_bench.models import Architecture, ArchOptions, Discriminator, Generator, build_models
 from gan_bench.models.base import ModelConfigError, data_kind
 from gan_bench.models.options import MinibatchStd, pack_input
-from gan_bench.registry import ARCHITECTURES
+from gan_bench.registry import ARCHITECTURES, load_builtins
 
 load_builtins()
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import math
 
 import pytest
+import test_packed
 import torch
+from test_packed import Rec, _as_float64, three_trials
+from test_trainer import tiny_points
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gan_bench.registry import load_builtins
 from gan_bench.data.mixtures import RING8, ring_centres
 from gan_bench.errors import UnknownNameError
 from gan_bench.metrics.mode_coverage import kl_to_uniform, mixture_modes
@@ -20,13 +22,9 @@ from gan_bench.models import build_models
 from gan_bench.models.base import ModelConfigError
 from gan_bench.models.maxout import Maxout, MaxoutDiscriminator
 from gan_bench.models.options import pack_input
-from gan_bench.registry import ARCHITECTURES
-from gan_bench.train import GanSpec, TrainConfig, Trainer
-from gan_bench.train import PackedTrainer
+from gan_bench.registry import ARCHITECTURES, load_builtins
+from gan_bench.train import GanSpec, PackedTrainer, TrainConfig, Trainer
 from gan_bench.train.packed import pack_problems
-import test_packed
-from test_packed import Rec, _as_float64, three_trials
-from test_trainer import tiny_points
 
 load_builtins()
 
@@ -270,7 +268,7 @@ def test_the_modes_metric_records_pacgans_reverse_kl_on_a_mixture():
 
     import numpy as np
 
-    from gan_bench.metrics.evaluate import Evaluator
+    from gan_bench.metrics.evaluator import Evaluator
 
     ev = Evaluator("ring8", metrics=["modes"], n_real=None)
     angles = 2 * np.pi * np.arange(8) / 8

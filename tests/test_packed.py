@@ -21,12 +21,11 @@ Two tests, because float32 GAN training amplifies rounding:
 
 import pytest
 import torch
+from test_trainer import Recorder, tiny_images, tiny_points
 
-from gan_bench.registry import load_builtins
-from gan_bench.registry import PRESETS
+from gan_bench.registry import PRESETS, load_builtins
 from gan_bench.train import GanSpec, PackedTrainer, TrainConfig, Trainer
 from gan_bench.train.packed import pack_problems
-from test_trainer import Recorder, tiny_images, tiny_points
 
 load_builtins()
 
@@ -340,7 +339,7 @@ def test_the_runner_trains_a_pack_of_optuna_trials_as_it_would_one_by_one(tmp_pa
     points after 10 iterations) agree to float rounding."""
     import optuna
 
-    from gan_bench.runner import Runner
+    from gan_bench.run import Runner
 
     got = {}
     for packed in (1, 3):

@@ -9,7 +9,7 @@ import pytest
 
 from gan_bench.config import load_suite
 from gan_bench.report import collect, render
-from gan_bench.runner import Runner
+from gan_bench.run import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,6 @@ from gan_bench.losses import UnknownParamError, d_probabilities
 from gan_bench.penalties import Penalty
 from gan_bench.registry import LOSSES, PENALTIES
 
-
 NAMES = ["dragan", "gradient_penalty", "none", "r1", "weight_clip"]
 GRADIENT_PENALTIES = ["dragan", "gradient_penalty", "r1"]
 

@@ -17,11 +17,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_bench.report import (FigureSpec, FinalistRecord, GanRecord, ReportData, TrialRecord,
-                              draw, render, write_files, write_report)
+from gan_bench.report import (
+    FigureSpec,
+    FinalistRecord,
+    GanRecord,
+    ReportData,
+    TrialRecord,
+    draw,
+    render,
+    write_files,
+    write_report,
+)
 from gan_bench.report.findings import ttur_comparison
 from gan_bench.report.render import protocol_groups
-from gan_bench.report.stats import bootstrap_ci, compare_to_best, expected_max, holm
+from gan_bench.stats import bootstrap_ci, compare_to_best, expected_max, holm
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "leaderboard_synthetic.md"
@@ -220,7 +229,7 @@ def test_figures_of_synthetic_records_are_pngs(tmp_path):
 @pytest.fixture(scope="module")
 def smoke_report(tmp_path_factory):
     from gan_bench.config import load_suite
-    from gan_bench.runner import Runner
+    from gan_bench.run import Runner
 
     runs = tmp_path_factory.mktemp("smoke_runs")
     suite = load_suite(ROOT / "suites" / "smoke.yaml", [f"output_dir={runs}"])

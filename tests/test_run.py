@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gan_bench.config import load_suite
-from gan_bench.runner import Runner
+from gan_bench.run import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "suites" / "smoke.yaml"
@@ -264,7 +264,7 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path):
 
 
 def test_tiny_mnist_suite(tmp_path):
-    pytest.importorskip("gan_bench.metrics.evaluate")
+    pytest.importorskip("gan_bench.metrics.evaluator")
     from gan_bench.errors import DataUnavailableError
 
     suite = load_suite(ROOT / "suites" / "smoke_mnist.yaml", [f"output_dir={tmp_path}"])
@@ -316,7 +316,7 @@ def test_ctrl_c_marks_the_trial_and_exits_130(tmp_path):
 
 
 def test_an_error_in_our_code_is_recorded_and_raised(tmp_path, monkeypatch):
-    from gan_bench.metrics.evaluate import Evaluator
+    from gan_bench.metrics.evaluator import Evaluator
 
     def broken(self, fake, metrics=None):
         raise RuntimeError("bug in a metric")

@@ -246,9 +246,9 @@ def test_an_npz_larger_than_memory_is_refused_before_loading(tmp_path, monkeypat
 
 def test_protocol_lines_are_keyed_by_metric_and_extractor(tmp_path, monkeypatch, capsys, caplog):
     """Issue 13: fid@mnist_classifier,fid@random_tiny printed the first protocol line only."""
-    from gan_bench.metrics import registry_entries
+    from gan_bench.metrics import builtin
 
-    monkeypatch.setattr(registry_entries, "_WARNED", set())  # warned once per process
+    monkeypatch.setattr(builtin, "_WARNED", set())  # warned once per process
     np.savez(tmp_path / "fake.npz", x=_images(40))
     code, out, err = score(monkeypatch, capsys, "--dataset", "mnist", "--fake",
                            str(tmp_path / "fake.npz"), "--metrics",

@@ -13,7 +13,7 @@ Monte Carlo error is ~0.002.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -22,9 +22,8 @@ import torch.nn.functional as F
 from scipy import integrate, special, stats
 from torch import nn
 
-from gan_bench.registry import LOSSES
-
 import gan_bench.losses  # noqa: F401  (registers the built-in losses)
+from gan_bench.registry import LOSSES
 
 Sampler = Callable[[int, torch.Generator], torch.Tensor]
 Density = Callable[[np.ndarray], np.ndarray]

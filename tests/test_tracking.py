@@ -19,11 +19,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_bench.procs import pid_space
 from gan_bench import tracking
 from gan_bench.errors import GanBenchError
-from gan_bench.tracking import (HEARTBEAT_TAG, OWNER_TAG, PARENT_TAG, RUN_NAME_TAG, RunHandle,
-                                Tracker, TrackingError, default_tracking_uri, git_sha, ui_command)
+from gan_bench.procs import pid_space
+from gan_bench.tracking import (
+    HEARTBEAT_TAG,
+    OWNER_TAG,
+    PARENT_TAG,
+    RUN_NAME_TAG,
+    RunHandle,
+    Tracker,
+    TrackingError,
+    default_tracking_uri,
+    git_sha,
+    ui_command,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ME = f"{socket.gethostname()}:{pid_space()}:{os.getpid()}"
@@ -255,7 +265,7 @@ def test_close_orphans(uri):
     stale = f"{time.time() - 1000:.0f}"
     dead = tracker.start_run("dead-pid")
     dead.set_tags({OWNER_TAG: f"{socket.gethostname()}:{pid_space()}:{dead_pid()}"})
-    live = tracker.start_run("live")
+    tracker.start_run("live")  # this process, alive: never closed
     far_stale = tracker.start_run("other-host-stale")
     far_stale.set_tags({OWNER_TAG: "elsewhere:1", HEARTBEAT_TAG: stale})
     far_fresh = tracker.start_run("other-host-fresh")

@@ -5,10 +5,9 @@ import itertools
 import pytest
 import torch
 
-from gan_bench.registry import load_builtins
 from gan_bench.data.base import ArrayDataset
 from gan_bench.data.mixtures import RING8
-from gan_bench.registry import ARCHITECTURES, LOSSES, PENALTIES, PRESETS
+from gan_bench.registry import ARCHITECTURES, LOSSES, PENALTIES, PRESETS, load_builtins
 from gan_bench.train import Callback, GanSpec, TrainConfig, Trainer, TrainingDiverged
 
 load_builtins()

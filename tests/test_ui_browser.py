@@ -38,7 +38,7 @@ def store(tmp_path_factory):
     """The smoke suite, small, with search trial 1 of each GAN pruned at its first evaluation
     (the pruner's decision is forced; everything else is the real runner)."""
     from gan_bench.config import load_suite
-    from gan_bench.runner import Runner
+    from gan_bench.run import Runner
     from gan_bench.study import GanStudy
 
     out = tmp_path_factory.mktemp("ui") / "smoke"

@@ -15,14 +15,23 @@ from __future__ import annotations
 import math
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from gan_bench.errors import UserInputError
 from gan_bench.train.callbacks import Callback
+
+if TYPE_CHECKING:
+    from gan_bench.data.base import ArrayDataset
+    from gan_bench.metrics.evaluator import Evaluator
+    from gan_bench.presets import Preset
+    from gan_bench.train.config import TrainConfig
+    from gan_bench.train.results import TrainResult
+    from gan_bench.train.trainer import Trial
 
 __all__ = ["BaselineResult", "mnist_presets", "train_baseline", "run_baselines", "render_baselines",
            "FINAL_METRICS"]
@@ -76,17 +85,17 @@ def check_request(presets: Sequence[str], seconds: float, dataset: str, n: int) 
 class _Budget(Callback):
     """Stops training after `seconds` of training time; scores the curve at fixed fractions."""
 
-    def __init__(self, seconds: float, score: Callable[[Any], float]) -> None:
+    def __init__(self, seconds: float, score: Callable[[Trial], float]) -> None:
         self.seconds, self.score = seconds, score
         self.marks = [f * seconds for f in CURVE_FRACTIONS]
         self.curve: list[tuple[float, int, float]] = []
         self.trained = 0.0
         self._since = 0.0
 
-    def on_train_start(self, trainer: Any) -> None:
+    def on_train_start(self, trainer: Trial) -> None:
         self._since = time.perf_counter()
 
-    def on_log(self, trainer: Any, step: int, diagnostics: dict[str, float]) -> None:
+    def on_log(self, trainer: Trial, step: int, diagnostics: dict[str, float]) -> None:
         self.trained += time.perf_counter() - self._since
         if self.marks and self.trained >= self.marks[0]:
             self.marks.pop(0)
@@ -96,15 +105,15 @@ class _Budget(Callback):
         self._since = time.perf_counter()
 
 
-def _config(preset: Any, device: str, seed: int, log_every: int) -> Any:
+def _config(preset: Preset, device: str, seed: int, log_every: int) -> TrainConfig:
     from gan_bench.train.config import TrainConfig
 
     return TrainConfig(**{**preset.train, "iterations": BIG_ITERATIONS, "eval_every": 0,
                           "log_every": log_every, "seed": seed, "device": device})
 
 
-def train_baseline(name: str, seconds: float, *, data: Any, curve_eval: Any, final_eval: Any,
-                   n: int, curve_n: int, device: str = "cpu", seed: int = 0,
+def train_baseline(name: str, seconds: float, *, data: ArrayDataset, curve_eval: Evaluator,
+                   final_eval: Evaluator, n: int, curve_n: int, device: str = "cpu", seed: int = 0,
                    log_every: int = 10) -> tuple[BaselineResult, torch.Tensor]:
     """Train preset `name` for `seconds` of wall time; return its result and a sample grid
     batch (GRID_N uint8 images from z seed 0). Diverging is a result, not an error."""
@@ -114,7 +123,7 @@ def train_baseline(name: str, seconds: float, *, data: Any, curve_eval: Any, fin
     preset = get_preset(name)
     cfg = _config(preset, device, seed, log_every)
 
-    def score(trainer: Any) -> float:
+    def score(trainer: Trial) -> float:
         return float(curve_eval.evaluate(trainer.generate(curve_n, seed=1))[CURVE_METRIC].value)
 
     budget = _Budget(seconds, score)
@@ -124,7 +133,7 @@ def train_baseline(name: str, seconds: float, *, data: Any, curve_eval: Any, fin
                 "lr_d": cfg.resolved_lr_d, "k": cfg.k, "beta1": cfg.beta1, "beta2": cfg.beta2,
                 "optimizer": cfg.optimizer, "batch_size": cfg.batch_size}
     result = BaselineResult(name, preset.paper, settings)
-    outcome = trainer.fit()
+    outcome = cast("TrainResult", trainer.fit())  # one trial: one TrainResult
     if outcome.error is not None:
         result.status = f"diverged: {outcome.error}"
     result.iterations, result.seconds, result.curve = trainer.step, budget.trained, budget.curve
@@ -141,7 +150,7 @@ def run_baselines(presets: Sequence[str], seconds: float, *, dataset: str = "mni
                   progress: Callable[[str], None] = print) -> list[tuple[BaselineResult, torch.Tensor]]:
     """Train each preset in turn (see train_baseline); `progress` gets one line per preset."""
     from gan_bench.data import load_dataset
-    from gan_bench.metrics.evaluate import Evaluator
+    from gan_bench.metrics.evaluator import Evaluator
 
     check_request(presets, seconds, dataset, n)
     data = load_dataset(dataset, "train")

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 import typer
@@ -20,6 +20,13 @@ from rich.table import Table
 from gan_bench import interrupts
 from gan_bench.errors import GanBenchError, UserInputError
 
+if TYPE_CHECKING:
+    from gan_bench.config.schema import Suite
+    from gan_bench.config.space import Searched
+    from gan_bench.metrics.records import MetricRecord
+    from gan_bench.registry import Registry
+    from gan_bench.run.runner import SuiteOutcome
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="gan-bench: benchmark GANs (architecture x loss x penalty) with searched lr ratio and k.")
 data_app = typer.Typer(no_args_is_help=True, help="Fetch, convert and inspect datasets.")
@@ -27,7 +34,7 @@ app.add_typer(data_app, name="data", help="Fetch, convert and inspect datasets (
 evaluator_app = typer.Typer(no_args_is_help=True, help="Train the project's own evaluator networks.")
 app.add_typer(evaluator_app, name="evaluator", help="Train the project's evaluator networks (the MNIST classifier).")
 
-def _vendored(name: str) -> tuple[type, ...]:
+def _vendored(name: str) -> tuple[type[Exception], ...]:
     """click's exception class and typer's vendored copy of it (typer >= 0.20 ships its own
     click, whose exceptions are not click's: both must be caught)."""
     import importlib
@@ -47,7 +54,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _registries():  # type: ignore[no-untyped-def]
+def _registries() -> dict[str, Registry[Any]]:
     from gan_bench.registry import REGISTRIES
 
     return REGISTRIES
@@ -55,7 +62,7 @@ def _registries():  # type: ignore[no-untyped-def]
 
 @app.command("list")
 def list_cmd(
-    axis: Optional[str] = typer.Argument(None, help="datasets, architectures, losses, penalties, presets, metrics or feature_extractors; all when omitted."),
+    axis: str | None = typer.Argument(None, help="datasets, architectures, losses, penalties, presets, metrics or feature_extractors; all when omitted."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output for scripts."),
 ) -> None:
     """List the registries' catalogue (what a suite may name)."""
@@ -79,7 +86,7 @@ def list_cmd(
         out.print(table)
 
 
-def _print_info(info: dict) -> None:  # type: ignore[type-arg]
+def _print_info(info: dict[str, Any]) -> None:
     out.print(f"[bold]{info['dataset']}/{info['split']}[/bold]: n={info['n']} shape={tuple(info['shape'])} "
               f"dtype={info['dtype']} range=[{info['min']:g}, {info['max']:g}] classes={info['n_classes']}")
     if "label_counts" in info:
@@ -89,7 +96,7 @@ def _print_info(info: dict) -> None:  # type: ignore[type-arg]
     out.print(f"  source: {info['source']}")
 
 
-def _dataset_infos(name: str, data_dir: Optional[str]) -> list[dict]:  # type: ignore[type-arg]
+def _dataset_infos(name: str, data_dir: str | None) -> list[dict[str, Any]]:
     from gan_bench.registry import DATASETS
 
     _registries()
@@ -99,7 +106,7 @@ def _dataset_infos(name: str, data_dir: Optional[str]) -> list[dict]:  # type: i
 @data_app.command("prepare")
 def data_prepare(
     name: str = typer.Argument(..., help="Dataset name, e.g. mnist (see `gan-bench list datasets`)."),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder with the raw files (e.g. MNIST IDX files); else $GAN_BENCH_DATA."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Folder with the raw files (e.g. MNIST IDX files); else $GAN_BENCH_DATA."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Fetch / convert a dataset into the cache and print what was stored."""
@@ -114,7 +121,7 @@ def data_prepare(
 @data_app.command("info")
 def data_info(
     name: str = typer.Argument(..., help="Dataset name, e.g. mnist."),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Folder with the raw files; else $GAN_BENCH_DATA."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Folder with the raw files; else $GAN_BENCH_DATA."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Print shapes, dtype, label counts, sha256 of the image array and the source of each split."""
@@ -132,14 +139,14 @@ def evaluator_train(
     """Train the MNIST classifier used for domain FID / IS and mode counting (seeded)."""
     if name != "mnist":
         raise UserInputError(f"unknown evaluator {name!r} (known: mnist)")
-    from gan_bench.metrics.evaluator import train_mnist_classifier
+    from gan_bench.metrics.mnist_classifier import train_mnist_classifier
 
     record = train_mnist_classifier(out, seed=seed, epochs=epochs, device=device,
                                     command=" ".join(sys.argv))
     print(json.dumps(record, indent=2, default=str))
 
 
-def _param_text(param) -> str:  # type: ignore[no-untyped-def]
+def _param_text(param: Searched) -> str:
     from gan_bench.config import Range
 
     if isinstance(param, Range):
@@ -147,7 +154,7 @@ def _param_text(param) -> str:  # type: ignore[no-untyped-def]
     return "{" + ", ".join(f"{v:g}" for v in param.choices) + "}"
 
 
-def _print_suite(suite) -> None:  # type: ignore[no-untyped-def]
+def _print_suite(suite: Suite) -> None:
     b, ds = suite.budget, suite.dataset
     length = f"{b.iterations} iterations" if b.iterations else f"{b.epochs:g} epochs"
     subset = f", first {ds.subset}" if ds.subset else ""
@@ -185,7 +192,7 @@ def validate_cmd(
     except SuiteError as exc:
         for line in exc.problems:
             err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-        raise SystemExit(2)  # main() runs click with standalone_mode=False: typer.Exit(2) would exit 0
+        raise SystemExit(2) from None  # main() runs click standalone_mode=False: typer.Exit(2) would exit 0
     if as_json:
         print(json.dumps(loaded.to_dict(), indent=2))
     else:
@@ -193,7 +200,7 @@ def validate_cmd(
         _print_estimate(loaded, estimate)
 
 
-def _print_estimate(suite, timed: bool) -> None:  # type: ignore[no-untyped-def]
+def _print_estimate(suite: Suite, timed: bool) -> None:
     from gan_bench.estimate import estimate_suite, format_estimate
 
     try:
@@ -202,7 +209,7 @@ def _print_estimate(suite, timed: bool) -> None:  # type: ignore[no-untyped-def]
         print(f"cost not estimated: {exc}")
 
 
-def _print_scores(records: list) -> None:  # type: ignore[type-arg]
+def _print_scores(records: list[MetricRecord]) -> None:
     """Values table, then each metric's protocol on one line (versions once at the end)."""
     table = Table(title="scores", title_justify="left")
     for col in ("metric", "value", "extras", "n_fake", "extractor"):
@@ -232,9 +239,9 @@ def score_cmd(
     dataset: str = typer.Option(..., "--dataset", help="Dataset the samples imitate: mnist, stacked_mnist, ring8, grid25, fashion_mnist, cifar10."),
     fake: str = typer.Option(..., "--fake", help="Samples: .npz with one uint8 array (N, H, W) or (N, C, H, W) (key x, images or arr_0), a folder of PNGs, or for ring8/grid25 an .npz with float (N, 2) points."),
     real: str = typer.Option("test", "--real", help="Real split to compare with: test (Lucic et al. 2018) or train."),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated NAME or NAME@EXTRACTOR, e.g. fid_mnist,is_mnist,kid@inception_tf. Default: mnist fid_mnist,is_mnist,kid,prdc,modes; ring8/grid25 fid_points,modes; stacked_mnist fid_inception,kid,prdc,modes."),
-    n_real: Optional[int] = typer.Option(None, "--n-real", help="Real samples, a seeded subset of the split (e.g. 10000); default the whole split."),
-    param: Optional[list[str]] = typer.Option(None, "--param", help="Metric setting METRIC.KEY=VALUE, repeatable, e.g. kid.subset_size=100 or modes.n_samples=10000."),
+    metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated NAME or NAME@EXTRACTOR, e.g. fid_mnist,is_mnist,kid@inception_tf. Default: mnist fid_mnist,is_mnist,kid,prdc,modes; ring8/grid25 fid_points,modes; stacked_mnist fid_inception,kid,prdc,modes."),
+    n_real: int | None = typer.Option(None, "--n-real", help="Real samples, a seeded subset of the split (e.g. 10000); default the whole split."),
+    param: list[str] | None = typer.Option(None, "--param", help="Metric setting METRIC.KEY=VALUE, repeatable, e.g. kid.subset_size=100 or modes.n_samples=10000."),
     seed: int = typer.Option(0, "--seed", help="Seed of the real subset and the KID subsets."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (Inception runs ~6 img/s on a 2-core CPU)."),
     batch_size: int = typer.Option(200, "--batch-size", help="Images per extractor batch (e.g. 200; 500 on a GPU)."),
@@ -242,7 +249,7 @@ def score_cmd(
     ladder: bool = typer.Option(False, "--ladder", help="Also print the calibration ladder (real digits with known damage) on the same protocol (mnist; ~20 s at 2,000 samples, cached)."),
 ) -> None:
     """Score generated samples against a real split (FID, IS, KID, PRDC, modes) with their protocol."""
-    from gan_bench.metrics.evaluate import Evaluator, default_metrics, parse_param_overrides
+    from gan_bench.metrics.evaluator import Evaluator, default_metrics, parse_param_overrides
     from gan_bench.metrics.samples_io import load_samples
 
     requests = ([m.strip() for m in metrics.split(",") if m.strip()] if metrics is not None
@@ -268,7 +275,7 @@ def score_cmd(
             out.print(line, markup=False, highlight=False)
 
 
-def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
+def _print_outcome(outcome: SuiteOutcome) -> None:
     from gan_bench.progress import format_params
     from gan_bench.tracking import ui_command
 
@@ -301,7 +308,7 @@ def _print_outcome(outcome) -> None:  # type: ignore[no-untyped-def]
 @app.command("run")
 def run_cmd(
     suite: str = typer.Argument(..., help="Suite file, e.g. suites/quickstart.yaml."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override a field: --set budget.trials=2 --set gans[0].train.k=3"),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override a field: --set budget.trials=2 --set gans[0].train.k=3"),
     worker: int = typer.Option(0, "--worker", min=0, help="Index of this worker when several processes share one study (0, 1, ...): it offsets the sampler seed."),
     plain: bool = typer.Option(False, "--plain", help="One line per event instead of live bars (automatic when stdout is not a terminal)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write reports/<suite>/leaderboard.md at the end (default on)."),
@@ -311,7 +318,7 @@ def run_cmd(
     from gan_bench.config import load_suite
     from gan_bench.preflight import check_run
     from gan_bench.progress import make_progress
-    from gan_bench.runner import Runner
+    from gan_bench.run import Runner
 
     spec = load_suite(suite, set_ or [])
     check_run(spec)  # stores reachable, folders writable: before anything is written
@@ -325,7 +332,7 @@ def run_cmd(
         from pathlib import Path
 
         from gan_bench.report import collect, write_files
-        from gan_bench.ui import publish_summary
+        from gan_bench.report.publish import publish_summary
 
         try:
             interrupts.check()
@@ -348,7 +355,7 @@ def run_cmd(
 @app.command("report")
 def report_cmd(
     source: str = typer.Argument(..., help="Suite YAML (e.g. suites/smoke.yaml) or a run output dir (e.g. runs/smoke)."),
-    out_dir: Optional[str] = typer.Option(None, "--out", help="Folder for leaderboard.md and figures/; default reports/<suite>."),
+    out_dir: str | None = typer.Option(None, "--out", help="Folder for leaderboard.md and figures/; default reports/<suite>."),
     fmt: str = typer.Option("md", "--format", help="md (renders on GitHub) or html (one standalone page)."),
     test: str = typer.Option("mannwhitney", "--test", help="Test against the best GAN: mannwhitney (no normality assumed) or welch (t test, for 5+ seeds)."),
 ) -> None:
@@ -369,7 +376,7 @@ def ui_cmd(
     source: str = typer.Argument(..., help="Suite YAML (e.g. suites/quickstart.yaml) or a run output dir (e.g. runs/quickstart), also a moved or unpacked copy."),
     port: int = typer.Option(5000, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (127.0.0.1: this machine only)."),
-    screenshots: Optional[str] = typer.Option(None, "--screenshots", help="Save the README's UI screenshots into this folder (headless chromium, Playwright from the dev extra), then stop."),
+    screenshots: str | None = typer.Option(None, "--screenshots", help="Save the README's UI screenshots into this folder (headless chromium, Playwright from the dev extra), then stop."),
 ) -> None:
     """Start the MLflow UI on a suite's store (job execution off) and print the URL of its experiment."""
     from gan_bench.report.collect import resolve_source
@@ -390,18 +397,18 @@ def ui_cmd(
 @app.command("perf")
 def perf_cmd(
     device: str = typer.Option("auto", "--device", help="cuda or cpu (auto: cuda when present)."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture(s), comma-separated, e.g. infogan,dcgan,mlp (loss non_saturating). Default: infogan on cuda, dcgan on a CPU."),
+    arch: str | None = typer.Option(None, "--arch", help="Architecture(s), comma-separated, e.g. infogan,dcgan,mlp (loss non_saturating). Default: infogan on cuda, dcgan on a CPU."),
     batch: int = typer.Option(64, "--batch", help="Batch size (64: the issue's reference setting)."),
-    iters: Optional[int] = typer.Option(None, "--iters", help="Timed iterations per row (default 200 on cuda, 20 on a CPU)."),
-    warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed iterations first (>= 4 so CUDA-graph capture is excluded; default 20 on cuda, 3 on a CPU)."),
-    pack: Optional[str] = typer.Option(None, "--pack", help="Pack sizes, comma-separated, each a row besides the solo one (e.g. 4,16,64; 0 none). Default 8 on cuda, 4 on a CPU."),
+    iters: int | None = typer.Option(None, "--iters", help="Timed iterations per row (default 200 on cuda, 20 on a CPU)."),
+    warmup: int | None = typer.Option(None, "--warmup", help="Untimed iterations first (>= 4 so CUDA-graph capture is excluded; default 20 on cuda, 3 on a CPU)."),
+    pack: str | None = typer.Option(None, "--pack", help="Pack sizes, comma-separated, each a row besides the solo one (e.g. 4,16,64; 0 none). Default 8 on cuda, 4 on a CPU."),
     dataset: str = typer.Option("mnist", "--dataset", help="Training data, e.g. mnist or ring8."),
     loss: str = typer.Option("non_saturating", "--loss", help="Loss of the trainer rows (the reference row exists for non_saturating only), e.g. wasserstein."),
     penalty: str = typer.Option("none", "--penalty", help="Penalty of the trainer rows, e.g. gradient_penalty (WGAN-GP packs)."),
-    size: Optional[str] = typer.Option(None, "--size", help="full (paper nets), small (CPU quickstart nets) or tiny (CPU tests only). Default full on cuda, small on a CPU."),
+    size: str | None = typer.Option(None, "--size", help="full (paper nets), small (CPU quickstart nets) or tiny (CPU tests only). Default full on cuda, small on a CPU."),
     precision: str = typer.Option("auto", "--precision", help="Trainer rows: auto (tf32 on cuda), fp32, tf32 or bf16."),
-    fid_metric: Optional[str] = typer.Option(None, "--fid-metric", help="Default fid_inception on cuda, fid_mnist on cpu; e.g. fid_inception with --fid-samples 500 on a CPU."),
-    fid_samples: Optional[int] = typer.Option(None, "--fid-samples", help="Generated samples for the FID timing (default 10000 on cuda, 1000 on a CPU; 0 skips it)."),
+    fid_metric: str | None = typer.Option(None, "--fid-metric", help="Default fid_inception on cuda, fid_mnist on cpu; e.g. fid_inception with --fid-samples 500 on a CPU."),
+    fid_samples: int | None = typer.Option(None, "--fid-samples", help="Generated samples for the FID timing (default 10000 on cuda, 1000 on a CPU; 0 skips it)."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default; 1 is often fastest for small nets on a busy CPU)."),
     as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON (a list when several --arch)."),
 ) -> None:
@@ -442,7 +449,7 @@ def perf_cmd(
 def baselines_cmd(
     dataset: str = typer.Option("mnist", "--dataset", help="Dataset (mnist: every preset that takes 28x28 images)."),
     seconds: float = typer.Option(120.0, "--seconds", help="Training wall time per preset (120 on a 2-core CPU; evaluation not counted)."),
-    presets: Optional[str] = typer.Option(None, "--presets", help="Comma-separated presets, e.g. dcgan,ns_gan (default: all MNIST presets)."),
+    presets: str | None = typer.Option(None, "--presets", help="Comma-separated presets, e.g. dcgan,ns_gan (default: all MNIST presets)."),
     out_dir: str = typer.Option("reports/baselines", "--out", help="Report folder (README.md, grids/, results.json)."),
     n: int = typer.Option(10000, "--n", help="Generated samples scored at the end (10000 vs the 10,000 test digits)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -495,7 +502,8 @@ def _main() -> None:
     except GanBenchError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
-    except (KeyboardInterrupt, *ABORTS):  # click turns Ctrl-C into Abort
+    # mypy rejects a starred tuple of exception classes here (it is one at runtime)
+    except (KeyboardInterrupt, *ABORTS):  # type: ignore[misc]  # click turns Ctrl-C into Abort
         _interrupted()
     except typer.Exit as exc:
         if interrupts.received():
@@ -503,12 +511,13 @@ def _main() -> None:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors arrive here in standalone_mode=False
         if isinstance(exc, CLICK_ERRORS):  # one line naming the problem, as for every bad input
+            # click's ClickException or typer's vendored copy of it: the same API
             words = [a for a in sys.argv[1:2] if not a.startswith("-")]
-            if "No such command" in exc.format_message():
+            if "No such command" in cast(click.ClickException, exc).format_message():
                 words = []
             command = " ".join(["gan-bench", *words])
-            err.print(f"error: {exc.format_message()} (see `{command} --help`)", markup=False,
-                      highlight=False, soft_wrap=True)
+            err.print(f"error: {cast(click.ClickException, exc).format_message()} "
+                      f"(see `{command} --help`)", markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
         raise
 

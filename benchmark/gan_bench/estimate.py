@@ -28,13 +28,22 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, cast
 
 import torch
 
 from gan_bench.errors import GanBenchError
 from gan_bench.procs import cpu_model
+
+if TYPE_CHECKING:
+    from gan_bench.config.resolve import ResolvedGan
+    from gan_bench.config.schema import Suite
+    from gan_bench.data.base import ArrayDataset
+    from gan_bench.metrics.evaluator import Evaluator
+    from gan_bench.train.config import TrainConfig
+    from gan_bench.train.trainer import Trainer
 
 __all__ = ["GanCount", "GanTiming", "SuiteEstimate", "SuiteClock", "count_suite", "midpoint_params",
            "time_gan", "time_evaluation", "estimate_suite", "format_estimate", "format_duration",
@@ -85,7 +94,7 @@ class GanCount:
         return self.finalists
 
 
-def midpoint_params(gan: Any) -> dict[str, int | float]:
+def midpoint_params(gan: ResolvedGan) -> dict[str, int | float]:
     """The middle of each searched parameter of a `config.ResolvedGan`: a range's midpoint
     (geometric on a log scale), the mean of choices; k and batch_size rounded half up."""
     from gan_bench.config import INT_PARAMS, Range
@@ -100,7 +109,7 @@ def midpoint_params(gan: Any) -> dict[str, int | float]:
     return out
 
 
-def count_suite(suite: Any, n_train: int) -> list[GanCount]:
+def count_suite(suite: Suite, n_train: int) -> list[GanCount]:
     """Runs, G steps and evaluations of each GAN of `suite` (a config.Suite) on `n_train`
     training samples (they convert epochs to iterations); see the module docstring."""
     from gan_bench.plan import gan_trials, trial_config
@@ -130,7 +139,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_gan(trainer: Any, warmup: int = WARMUP, iters: int = ITERS,
+def time_gan(trainer: Trainer, warmup: int = WARMUP, iters: int = ITERS,
              n_samples: int = 500) -> GanTiming:
     """Seconds per G step of `trainer` (a train.Trainer, which this trains further) over `iters`
     iterations after `warmup` untimed ones, and seconds per sample of generating `n_samples`."""
@@ -147,7 +156,7 @@ def time_gan(trainer: Any, warmup: int = WARMUP, iters: int = ITERS,
     return GanTiming(step_s, (time.perf_counter() - start) / n_samples)
 
 
-def time_evaluation(evaluator: Any, metric: str | list[str], fake: torch.Tensor) -> float:
+def time_evaluation(evaluator: Evaluator, metric: str | list[str], fake: torch.Tensor) -> float:
     """Seconds per sample of evaluating `metric` (or several) on `fake`, after an untimed first
     evaluation (it loads the extractor and computes, or reads the cached, real features)."""
     metrics = [metric] if isinstance(metric, str) else list(metric)
@@ -158,7 +167,7 @@ def time_evaluation(evaluator: Any, metric: str | list[str], fake: torch.Tensor)
     return (time.perf_counter() - start) / len(fake)
 
 
-def timing_config(suite: Any, gan: Any, device: torch.device) -> Any:
+def timing_config(suite: Suite, gan: ResolvedGan, device: torch.device) -> TrainConfig:
     """The TrainConfig timed for `gan`: its midpoint setting, no evaluations."""
     from gan_bench.plan import trial_config
 
@@ -178,7 +187,7 @@ def describe_device(device: torch.device) -> str:
 
 @dataclass
 class SuiteEstimate:
-    suite: Any  # config.Suite
+    suite: Suite
     counts: list[GanCount]
     device: str  # describe_device
     device_type: str  # "cpu" or "cuda"
@@ -215,7 +224,7 @@ class SuiteEstimate:
     def total_seconds(self) -> float | None:
         """Seconds of the whole suite; None unless every GAN was timed."""
         seconds = [self.gan_seconds(c) for c in self.counts]
-        return None if any(s is None for s in seconds) else sum(seconds)  # type: ignore[misc]
+        return None if any(s is None for s in seconds) else sum(cast("list[float]", seconds))
 
     def rates(self) -> dict[str, float]:
         """Seconds per G step, evaluations included, of each timed GAN (SuiteClock's prior)."""
@@ -226,15 +235,15 @@ class SuiteEstimate:
                 out[c.name] = seconds / c.steps
         return out
 
-    def with_suite(self, suite: Any) -> "SuiteEstimate":
+    def with_suite(self, suite: Suite) -> SuiteEstimate:
         """The same timings applied to another version of the suite (e.g. shrunk by --set)."""
         return dataclasses.replace(self, suite=suite, counts=count_suite(suite, self.n_train))
 
 
-def _extractor(suite: Any, request: str) -> str | None:
+def _extractor(suite: Suite, request: str) -> str | None:
     """The feature extractor a metric request uses on the suite's dataset (None: it cannot be
     computed there; the evaluation's timing says why)."""
-    from gan_bench.metrics.registry_entries import DataInfo, parse_request
+    from gan_bench.metrics.metric import DataInfo, parse_request
     from gan_bench.registry import METRICS
 
     try:
@@ -246,13 +255,14 @@ def _extractor(suite: Any, request: str) -> str | None:
     return plan.extractor
 
 
-def estimate_suite(suite: Any, *, data: Any = None, evaluator: Any = None,
+def estimate_suite(suite: Suite, *, data: ArrayDataset | None = None,
+                   evaluator: Evaluator | None = None,
                    timed: bool = True) -> SuiteEstimate:
     """Counts of `suite`, and unless `timed` is False its time measured on the suite's device.
     `data` and `evaluator` default to what the runner would build (runner.train_data,
     runner.suite_evaluator); a GAN that cannot be timed is reported, not raised."""
-    from gan_bench.plan import EVAL_SEED, suite_evaluator, train_data
     from gan_bench.devices import resolve_device
+    from gan_bench.plan import EVAL_SEED, suite_evaluator, train_data
     from gan_bench.train import Trainer
 
     data = train_data(suite) if data is None else data
@@ -300,7 +310,7 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def shrink_overrides(suite: Any, counts: Sequence[GanCount], untimed: bool = False) -> list[str]:
+def shrink_overrides(suite: Suite, counts: Sequence[GanCount], untimed: bool = False) -> list[str]:
     """`--set` overrides (budget, finalists, metrics) that make `suite` cheap; [] if it is.
     `untimed`: the final metrics need a slow extractor (drop them)."""
     b, f, m = suite.budget, suite.finalists, suite.metrics
@@ -339,7 +349,8 @@ def _total_row(est: SuiteEstimate) -> list[str]:
     counts = est.counts
     splits = [est.gan_split(c) for c in counts]
     split = None if any(s is None for s in splits) else (
-        sum(s[0] for s in splits), sum(s[1] for s in splits))  # type: ignore[index]
+        sum(s[0] for s in cast("list[tuple[float, float]]", splits)),
+        sum(s[1] for s in cast("list[tuple[float, float]]", splits)))
     return ["total", "", "", "", str(sum(c.runs for c in counts)),
             f"{sum(c.steps for c in counts):,}", f"{sum(c.evals for c in counts):,}",
             f"{sum(c.final_evals for c in counts):,}", "", *_times(split)]
@@ -383,7 +394,7 @@ def format_estimate(est: SuiteEstimate) -> list[str]:
     return lines
 
 
-def packing_line(suite: Any, device_type: str) -> str:
+def packing_line(suite: Suite, device_type: str) -> str:
     """How each GAN's trials will train on `device_type` (budget.packed_trials, the runner's
     rule): one at a time, in packs of up to P, or sized from free GPU memory (auto)."""
     from gan_bench.train.packed import MAX_AUTO_PACK

@@ -9,14 +9,17 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["image_grid", "points_image", "encode_png"]
 
 
-def image_grid(images: Any, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+def image_grid(images: ArrayLike, nrow: int | None = None, pad: int = 2) -> np.ndarray:
     """uint8 (N, C, H, W) -> grid (rows*H', cols*W') for C=1 or (.., .., 3) for C=3."""
     x = np.asarray(images)
     if x.ndim != 4 or x.dtype != np.uint8 or x.shape[1] not in (1, 3):
@@ -32,7 +35,7 @@ def image_grid(images: Any, nrow: int | None = None, pad: int = 2) -> np.ndarray
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
 
 
-def points_image(points: Any, centres: Any = None, size: int = 256, extent: float | None = None) -> np.ndarray:
+def points_image(points: ArrayLike, centres: ArrayLike | None = None, size: int = 256, extent: float | None = None) -> np.ndarray:
     """float (N, 2) points -> RGB uint8 (size, size, 3): samples dark blue, centres red."""
     pts = np.asarray(points, dtype=np.float64)
     ctr = None if centres is None else np.asarray(centres, dtype=np.float64)
@@ -56,7 +59,7 @@ def points_image(points: Any, centres: Any = None, size: int = 256, extent: floa
     return img
 
 
-def encode_png(image: Any) -> bytes:
+def encode_png(image: ArrayLike) -> bytes:
     """uint8 (H, W) or (H, W, 3) -> PNG bytes (no PIL needed)."""
     x = np.ascontiguousarray(np.asarray(image))
     if x.dtype != np.uint8 or x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] != 3):

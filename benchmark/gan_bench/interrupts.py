@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 __all__ = ["installed", "check", "received", "SIGNALS"]
 
@@ -23,7 +27,7 @@ SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTER
 _received: int | None = None
 
 
-def _handler(signum: int, frame: Any) -> None:
+def _handler(signum: int, frame: FrameType | None) -> None:
     global _received
     _received = signum
     raise KeyboardInterrupt(signal.Signals(signum).name)

@@ -10,7 +10,8 @@ the seeds that are left (issue 23).
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["KEY_TAG", "finalist_key", "finalist_key_problem"]
 
@@ -45,5 +46,5 @@ def finalist_key_problem(run: Mapping[str, Any], study: str) -> str | None:
             "mlflow.db from a copy)")
 
 
-def _int(text: Any) -> bool:
+def _int(text: object) -> bool:
     return isinstance(text, str) and re.fullmatch(r"-?\d+", text) is not None

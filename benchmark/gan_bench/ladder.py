@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -116,7 +117,7 @@ def ladder_rows(dataset: str, *, n_fake: int, n_real: int | None, real_split: st
     every fake set of n_fake): the same as a suite's finals with metrics.n_fake / n_real.
     """
     from gan_bench.cache import atomic_write_json, cache_root
-    from gan_bench.metrics.evaluate import Evaluator
+    from gan_bench.metrics.evaluator import Evaluator
 
     if dataset not in LADDER_DATASETS:
         raise UserInputError(f"ladder: defined for {', '.join(LADDER_DATASETS)} only, not {dataset!r}")

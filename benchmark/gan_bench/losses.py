@@ -19,8 +19,9 @@ Everything with a log is written with softplus (log(1 + e^x)), never log(sigmoid
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -105,7 +106,7 @@ class GanLoss:
             return self.probabilistic
         return self.probabilistic_when(self.resolve(params))
 
-    def __call__(self, real_logits: Tensor, fake_logits: Tensor, **params: Any) -> LossOutput:
+    def __call__(self, real_logits: Tensor, fake_logits: Tensor, **params: object) -> LossOutput:
         """Losses for logits (N,) or (N, 1); see the module docstring."""
         return self.fn(_flat(real_logits, "real"), _flat(fake_logits, "fake"),
                        **self.resolve(params))

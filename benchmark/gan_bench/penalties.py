@@ -22,7 +22,8 @@ against.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -66,7 +67,7 @@ class Penalty(ABC):
                 for draw in self.uniform_draws]
 
     def loss(self, d: Critic, real: Tensor, fake: Tensor, draws: Sequence[Tensor] | None = None,
-             *, generator: torch.Generator | None = None, **params: Any
+             *, generator: torch.Generator | None = None, **params: object
              ) -> tuple[Tensor, dict[str, Tensor]]:
         """(scalar to add to the D loss, detached parts to log). `draws`: from `draw` (the
         trainer's, per trial); None draws them here from `generator`."""
@@ -81,7 +82,7 @@ class Penalty(ABC):
         """The penalty for resolved `params`; `real`, `fake` are already detached."""
 
     def after_d_step_(self, params: Mapping[str, Tensor], active: Tensor | None = None,
-                      **penalty_params: Any) -> None:
+                      **penalty_params: object) -> None:
         """After each D optimiser step, on D's parameters (in place; the trials of a pack in
         `active` only). A no-op unless overridden; always checks `penalty_params`."""
         self.resolve(penalty_params)
@@ -148,7 +149,7 @@ class WeightClip(Penalty):
         return _zero(real), {}
 
     def after_d_step_(self, params: Mapping[str, Tensor], active: Tensor | None = None,
-                      **penalty_params: Any) -> None:
+                      **penalty_params: object) -> None:
         # WGAN's reference code clamps before each critic forward; clamping after each step gives
         # the same sequence of clamped weights except the very first, unclamped, initial one.
         clip = self.resolve(penalty_params)["clip"]

@@ -25,13 +25,19 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from gan_bench.procs import cpu_model
+
+if TYPE_CHECKING:
+    from gan_bench.data.base import ArrayDataset
+    from gan_bench.train.config import GanSpec
+    from gan_bench.train.trainer import Trainer
 
 __all__ = ["PerfRow", "PerfReport", "run_perf", "format_report", "reference_loop"]
 
@@ -91,7 +97,7 @@ def _versions(device: torch.device) -> dict[str, str]:
     return out
 
 
-def reference_loop(arch: str, options: dict[str, Any], data: Any, batch: int, iters: int,
+def reference_loop(arch: str, options: dict[str, Any], data: ArrayDataset, batch: int, iters: int,
                    warmup: int, device: torch.device, seed: int = 0) -> PerfRow:
     """The common eager loop (see the module docstring); returns the timed part."""
     from torch.utils.data import DataLoader, TensorDataset
@@ -132,8 +138,8 @@ def reference_loop(arch: str, options: dict[str, Any], data: Any, batch: int, it
                    iters, iters * batch, seconds, "fp32 (torch defaults)")
 
 
-def solo_trainer(spec: Any, data: Any, batch: int, iters: int, warmup: int, device: torch.device,
-                 precision: str) -> tuple[PerfRow, Any]:
+def solo_trainer(spec: GanSpec, data: ArrayDataset, batch: int, iters: int, warmup: int,
+                 device: torch.device, precision: str) -> tuple[PerfRow, Trainer]:
     """Our Trainer on one trial, fast on; the warm-up (and any graph capture) runs in it."""
     from gan_bench.train import TrainConfig, Trainer
 
@@ -155,7 +161,7 @@ def solo_trainer(spec: Any, data: Any, batch: int, iters: int, warmup: int, devi
     return PerfRow("solo", what, iters, iters * batch, seconds, s.precision), trainer
 
 
-def packed_trials(spec: Any, data: Any, batch: int, iters: int, warmup: int,
+def packed_trials(spec: GanSpec, data: ArrayDataset, batch: int, iters: int, warmup: int,
                   device: torch.device, pack: int) -> PerfRow:
     """P trials (lr_g geometric in [1e-4, 1e-3], beta1 in {0.5, 0}) in one Trainer, fast on
     as the solo row; the warm-up runs in the same Trainer."""
@@ -178,9 +184,9 @@ def packed_trials(spec: Any, data: Any, batch: int, iters: int, warmup: int,
                    iters, iters * batch * pack, seconds, trainer.speed.precision)
 
 
-def fid_timing(trainer: Any, dataset: str, metric: str, n: int, device: torch.device) -> dict[str, Any]:
+def fid_timing(trainer: Trainer, dataset: str, metric: str, n: int, device: torch.device) -> dict[str, Any]:
     """Seconds to generate n samples and score them (real features cached beforehand)."""
-    from gan_bench.metrics.evaluate import Evaluator
+    from gan_bench.metrics.evaluator import Evaluator
 
     ev = Evaluator(dataset, metrics=[metric], device=device, n_real=None if dataset != "mnist" else 10000,
                    batch_size=500 if device.type == "cuda" else 200)
@@ -250,7 +256,7 @@ def run_perf(*, device: str = "auto", arch: str = "infogan", batch: int = 64, it
                             f"not {loss} / {penalty}; x reference is against the solo row")
     metric = fid_metric or (DEFAULT_FID.get(dev.type, "fid_mnist") if dataset == "mnist" else None)
     if metric is None:
-        from gan_bench.metrics.evaluate import default_metrics
+        from gan_bench.metrics.evaluator import default_metrics
 
         metric = default_metrics(dataset)[0]
     if dev.type == "cpu" and fid_metric is None and dataset == "mnist":

@@ -10,11 +10,16 @@ frames of different trials are comparable.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gan_bench.train.config import TrainConfig, from_dict
+
+if TYPE_CHECKING:
+    from gan_bench.config import ResolvedGan, Suite
+    from gan_bench.data.base import ArrayDataset
+    from gan_bench.metrics.evaluator import Evaluator
 
 __all__ = ["EVAL_SEED", "GRID_SEED", "FINALIST_SEED0", "SHA_TAGS", "train_data",
            "suite_evaluator", "gan_trials", "trial_config"]
@@ -26,7 +31,7 @@ FINALIST_SEED0 = 1000  # finalist seeds never coincide with search seeds (0 + tr
 SHA_TAGS = {"metrics.json": "sha256.metrics_json", "checkpoint": "sha256.checkpoint"}
 
 
-def train_data(suite: Any) -> Any:
+def train_data(suite: Suite) -> ArrayDataset:
     """The suite's training data (its train split, options and subset) as an ArrayDataset."""
     from gan_bench.data import load_dataset
 
@@ -35,9 +40,9 @@ def train_data(suite: Any) -> Any:
     return data.subset(ds.subset) if ds.subset else data
 
 
-def suite_evaluator(suite: Any, device: torch.device) -> Any:
+def suite_evaluator(suite: Suite, device: torch.device) -> Evaluator:
     """The Evaluator of every trial and finalist: objective and final metrics, the eval split."""
-    from gan_bench.metrics.evaluate import Evaluator
+    from gan_bench.metrics.evaluator import Evaluator
 
     s = suite
     metrics = list(dict.fromkeys([s.metrics.objective, *s.metrics.final, *s.metrics.curves]))
@@ -45,14 +50,14 @@ def suite_evaluator(suite: Any, device: torch.device) -> Any:
                      n_real=s.metrics.n_real, device=device, dataset_options=dict(s.dataset.options))
 
 
-def gan_trials(suite: Any, gan: Any) -> int:
+def gan_trials(suite: Suite, gan: ResolvedGan) -> int:
     """Search trials of one GAN: budget.trials, or 1 when the GAN searches nothing (a paper's
     fixed setting next to searched arms in one suite: more trials would repeat it; its
     finalists give the seeds)."""
     return suite.budget.trials if gan.search else 1
 
 
-def trial_config(suite: Any, gan: Any, params: dict[str, Any], seed: int, device: str) -> TrainConfig:
+def trial_config(suite: Suite, gan: ResolvedGan, params: dict[str, Any], seed: int, device: str) -> TrainConfig:
     """A run's TrainConfig: config.ResolvedGan.trial_train (precedence documented there) +
     budget, seed, device."""
     b = suite.budget

@@ -27,12 +27,15 @@ import importlib
 import importlib.metadata
 import math
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gan_bench.errors import UserInputError
 from gan_bench.registry import ARCHITECTURES, LOSSES, PENALTIES, Registry, registering_from
+
+if TYPE_CHECKING:
+    from gan_bench.train.config import GanSpec
 
 __all__ = ["PLUGIN_GROUP", "load_plugins", "is_reference", "resolve_reference", "short_name",
            "probe_problems"]
@@ -90,7 +93,7 @@ def resolve_reference(registry: Registry[Any], name: str) -> str:
     return name
 
 
-def _register_architecture(registry: Registry[Any], name: str, obj: Any) -> None:
+def _register_architecture(registry: Registry[Any], name: str, obj: object) -> None:
     from gan_bench.models.base import SHAPE_KINDS, Architecture
 
     if not callable(obj):
@@ -102,7 +105,7 @@ def _register_architecture(registry: Registry[Any], name: str, obj: Any) -> None
                       reference=True)
 
 
-def _register_loss(registry: Registry[Any], name: str, obj: Any) -> None:
+def _register_loss(registry: Registry[Any], name: str, obj: object) -> None:
     from gan_bench.losses import GanLoss
 
     if not isinstance(obj, GanLoss):
@@ -114,7 +117,7 @@ def _register_loss(registry: Registry[Any], name: str, obj: Any) -> None:
     registry.register(name, obj, summary=_doc(obj.fn) or name, reference=True, **obj.describe())
 
 
-def _register_penalty(registry: Registry[Any], name: str, obj: Any) -> None:
+def _register_penalty(registry: Registry[Any], name: str, obj: object) -> None:
     from gan_bench.penalties import Penalty
 
     if isinstance(obj, type) and issubclass(obj, Penalty):
@@ -132,7 +135,7 @@ _REGISTER = {ARCHITECTURES.axis: _register_architecture, LOSSES.axis: _register_
 
 # ----------------------------------------------------------------------------- the probe
 
-def probe_problems(spec: Any, shape: tuple[int, ...]) -> list[tuple[str, str]]:
+def probe_problems(spec: GanSpec, shape: tuple[int, ...]) -> list[tuple[str, str]]:
     """(field, problem) for each component of `spec` (a GanSpec) that breaks its contract on
     samples of `shape`. Built-ins are tested by the test suite and not probed."""
     problems: list[tuple[str, str]] = []
@@ -150,7 +153,7 @@ def probe_problems(spec: Any, shape: tuple[int, ...]) -> list[tuple[str, str]]:
     return problems
 
 
-def _probe_architecture(spec: Any, shape: tuple[int, ...]) -> str | None:
+def _probe_architecture(spec: GanSpec, shape: tuple[int, ...]) -> str | None:
     from gan_bench.models.base import Discriminator, Generator, build_models
 
     G, D = build_models(spec.arch, shape, **spec.arch_options)
@@ -173,7 +176,7 @@ def _probe_architecture(spec: Any, shape: tuple[int, ...]) -> str | None:
     return None
 
 
-def _probe_loss(spec: Any, shape: tuple[int, ...]) -> str | None:
+def _probe_loss(spec: GanSpec, shape: tuple[int, ...]) -> str | None:
     from gan_bench.losses import LossOutput
 
     gen = torch.Generator().manual_seed(0)
@@ -188,7 +191,7 @@ def _probe_loss(spec: Any, shape: tuple[int, ...]) -> str | None:
     return None
 
 
-def _probe_penalty(spec: Any, shape: tuple[int, ...]) -> str | None:
+def _probe_penalty(spec: GanSpec, shape: tuple[int, ...]) -> str | None:
     weight = torch.randn(int(torch.tensor(shape).prod()), generator=torch.Generator().manual_seed(0))
 
     def critic(x: torch.Tensor) -> torch.Tensor:
@@ -205,7 +208,7 @@ def _probe_penalty(spec: Any, shape: tuple[int, ...]) -> str | None:
     return None
 
 
-def _doc(obj: Any) -> str:
+def _doc(obj: object) -> str:
     doc = (getattr(obj, "__doc__", None) or "").strip()
     return doc.splitlines()[0].strip() if doc else ""
 

@@ -18,11 +18,24 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from gan_bench.errors import UserInputError
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _SuiteStores(Protocol):
+        """What `check_run` reads of a config.Suite (config imports this module, so this module
+        does not import it)."""
+
+        def resolved_output_dir(self) -> Path: ...
+
+        def resolved_storage(self) -> str: ...
+
+        def resolved_tracking_uri(self) -> str: ...
 
 __all__ = ["check_run", "check_report", "folder_problem", "storage_url_problem",
            "tracking_uri_problem", "machine_memory_bytes", "memory_problem", "format_bytes",
@@ -213,7 +226,7 @@ def _tracking_problem(uri: str) -> str | None:
     return folder_problem(url2pathname(parsed.path) if parsed.scheme else uri)
 
 
-def check_run(suite: Any) -> None:
+def check_run(suite: _SuiteStores) -> None:
     """Before `run` writes anything: output folder, Optuna storage and MLflow store usable.
 
     UserInputError naming the suite field for the first that is not."""

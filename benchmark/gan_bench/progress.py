@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 __all__ = ["Progress_", "PlainProgress", "RichProgress", "make_progress", "format_params",
            "format_eta"]
@@ -74,10 +85,10 @@ class _EtaColumn(ProgressColumn):
 class Progress_:
     """Events the runner emits; every one is optional to override."""
 
-    def __enter__(self) -> "Progress_":
+    def __enter__(self) -> Progress_:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         pass
 
     def message(self, text: str) -> None: ...
@@ -133,6 +144,10 @@ class PlainProgress(Progress_):
 class RichProgress(Progress_):
     """Live bars: the suite's GANs, the current GAN's trials (with best so far), iterations."""
 
+    _suite: TaskID | None
+    _gan: TaskID | None
+    _trial: TaskID | None
+
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console()
         self._eta = _EtaAt()
@@ -141,7 +156,7 @@ class RichProgress(Progress_):
                              console=self.console, transient=False)
         self._suite = self._gan = self._trial = None
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self) -> RichProgress:
         self.bars.__enter__()
         return self
 

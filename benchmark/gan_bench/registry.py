@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from gan_bench.errors import UnknownNameError
 
@@ -45,7 +46,7 @@ BUILTIN_MODULES = (  # the built-in catalogue: each module registers its entries
     "gan_bench.presets",
     # evaluation
     "gan_bench.metrics.features",
-    "gan_bench.metrics.registry_entries",
+    "gan_bench.metrics.builtin",
 )
 _LOAD = {"done": False, "running": False, "source": "built-in"}
 
@@ -90,7 +91,7 @@ class Entry(Generic[T]):
         return {"name": self.name, "summary": self.summary, **self.meta}
 
 
-def _first_doc_line(obj: Any) -> str:
+def _first_doc_line(obj: object) -> str:
     doc = getattr(obj, "__doc__", None) or ""
     return doc.strip().splitlines()[0].strip() if doc.strip() else ""
 
@@ -159,8 +160,10 @@ class Registry(Generic[T]):
 
 DATASETS: Registry[Any] = Registry("datasets", "dataset")
 ARCHITECTURES: Registry[Any] = Registry("architectures", "architecture")
-LOSSES: Registry[Callable[..., Any]] = Registry("losses", "loss")
-PENALTIES: Registry[Callable[..., Any]] = Registry("penalties", "penalty")
+# LOSSES holds gan_bench.losses.GanLoss, PENALTIES gan_bench.penalties.Penalty instances; those
+# modules import this one, so it cannot name their classes (their users annotate what they get).
+LOSSES: Registry[Any] = Registry("losses", "loss")
+PENALTIES: Registry[Any] = Registry("penalties", "penalty")
 PRESETS: Registry[Any] = Registry("presets", "preset")
 METRICS: Registry[Any] = Registry("metrics", "metric")
 FEATURE_EXTRACTORS: Registry[Any] = Registry("feature_extractors", "feature extractor")

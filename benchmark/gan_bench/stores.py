@@ -18,8 +18,23 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.request import pathname2url, url2pathname
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _SuiteStores(Protocol):
+        """What these functions read of a config.Suite (config imports this module, so this
+        module does not import it)."""
+
+        @property
+        def storage(self) -> str | None: ...
+
+        @property
+        def tracking_uri(self) -> str | None: ...
+
+        def resolved_output_dir(self) -> Path: ...
 
 __all__ = ["store_failure_line", "redact", "sqlite_path", "default_storage_url",
            "default_tracking_uri", "storage_url", "tracking_uri", "OPTUNA_DB", "MLFLOW_DB",
@@ -46,13 +61,13 @@ def default_tracking_uri(output_dir: os.PathLike[str] | str) -> str:
     return "sqlite:///" + pathname2url(str((Path(output_dir) / MLFLOW_DB).resolve()))
 
 
-def storage_url(suite: Any, output_dir: os.PathLike[str] | str | None = None) -> str:
+def storage_url(suite: _SuiteStores, output_dir: os.PathLike[str] | str | None = None) -> str:
     """The suite's Optuna storage: its `storage`, else the default in `output_dir` (the suite's
     own output folder unless given: a moved run folder reports from where it is)."""
     return suite.storage or default_storage_url(output_dir or suite.resolved_output_dir())
 
 
-def tracking_uri(suite: Any, output_dir: os.PathLike[str] | str | None = None) -> str:
+def tracking_uri(suite: _SuiteStores, output_dir: os.PathLike[str] | str | None = None) -> str:
     """The suite's MLflow tracking URI: its `tracking_uri`, else the default in `output_dir`."""
     return suite.tracking_uri or default_tracking_uri(output_dir or suite.resolved_output_dir())
 
@@ -75,6 +90,9 @@ def redact(url: str) -> str:
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
+    seen: set[int]
+    out: list[BaseException]
+    todo: list[BaseException | None]
     seen, out, todo = set(), [], [exc]
     while todo:
         e = todo.pop()

@@ -30,9 +30,10 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import optuna
 import sqlalchemy as sa
@@ -41,6 +42,9 @@ from optuna.trial import TrialState
 
 from gan_bench.errors import TrialTaken
 from gan_bench.procs import owner_dead_here, owner_token
+
+if TYPE_CHECKING:
+    from gan_bench.config.space import Range, Searched
 
 __all__ = ["GanStudy", "TrialTicket", "study_name", "gan_sampler_seed", "make_sampler",
            "make_pruner", "StudyCounts", "study_records", "param_importances"]
@@ -58,7 +62,7 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @contextmanager
-def _quiet():  # type: ignore[no-untyped-def]
+def _quiet() -> Iterator[None]:
     """Heartbeats with ask/tell are what we want; Optuna warns that they are experimental and
     'supposed to be used with Study.optimize' — known, not actionable for users."""
     with warnings.catch_warnings():
@@ -93,7 +97,7 @@ def gan_sampler_seed(seed: int, gan: str) -> int:
 
 
 def make_sampler(name: str, seed: int, n_startup_trials: int | None) -> optuna.samplers.BaseSampler:
-    kw = {} if n_startup_trials is None else {"n_startup_trials": n_startup_trials}
+    kw: dict[str, Any] = {} if n_startup_trials is None else {"n_startup_trials": n_startup_trials}
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, **kw)
     if name == "random":
@@ -118,12 +122,13 @@ def make_pruner(name: str, n_startup_trials: int, n_warmup_evals: int,
     raise ValueError(f"unknown pruner {name!r} (known: median, hyperband, none)")
 
 
-def _distribution(name: str, spec: Any) -> optuna.distributions.BaseDistribution:
+def _distribution(name: str, spec: Searched) -> optuna.distributions.BaseDistribution:
     """A search-space entry (object with low/high/log or choices) -> Optuna distribution."""
     choices = getattr(spec, "choices", None)
     if choices is not None:
         return CategoricalDistribution(list(choices))
-    low, high, log = spec.low, spec.high, bool(getattr(spec, "log", False))
+    interval = cast("Range", spec)  # no choices: a Range
+    low, high, log = interval.low, interval.high, bool(getattr(interval, "log", False))
     if name in INT_PARAMS:
         return IntDistribution(int(low), int(high), log=log)
     return FloatDistribution(float(low), float(high), log=log)
@@ -157,7 +162,7 @@ class TrialTicket:
 class GanStudy:
     """One GAN's study: ask configurations, report evaluations, tell outcomes."""
 
-    def __init__(self, *, name: str, storage_url: str, search: dict[str, Any], direction: str,
+    def __init__(self, *, name: str, storage_url: str, search: dict[str, Searched], direction: str,
                  sampler: str = "tpe", seed: int = 0, n_startup_trials: int | None = None,
                  pruner: str = "median", pruner_startup: int = 3, n_warmup_evals: int = 1,
                  max_evals: int = 1, worker: int = 0) -> None:
@@ -173,7 +178,9 @@ class GanStudy:
         self.sampler_seed = self.base_seed + 10007 * self.worker
         self._sampler_args = (sampler, n_startup_trials)
         self.study = optuna.create_study(
-            study_name=name, storage=self.storage, direction=direction, load_if_exists=True,
+            study_name=name, storage=self.storage,
+            direction=cast("Literal['minimize', 'maximize']", direction),  # the runner's two values
+            load_if_exists=True,
             sampler=make_sampler(sampler, self.sampler_seed, n_startup_trials),
             pruner=make_pruner(pruner, pruner_startup, n_warmup_evals, max_evals))
         self.direction = direction
@@ -395,7 +402,7 @@ class GanStudy:
     def best(self, top: int) -> list[optuna.trial.FrozenTrial]:
         """The `top` completed trials, best first (distinct parameter sets)."""
         done = [t for t in self.trials((TrialState.COMPLETE,)) if t.value is not None]
-        done.sort(key=lambda t: t.value, reverse=self.direction == "maximize")
+        done.sort(key=lambda t: cast(float, t.value), reverse=self.direction == "maximize")
         out, seen = [], set()
         for t in done:
             key = tuple(sorted(t.params.items()))

@@ -39,8 +39,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, urlparse
 from urllib.request import url2pathname
 
@@ -55,15 +56,25 @@ import numpy as np  # noqa: E402
 import sqlalchemy.exc  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.store.artifact.artifact_repository_registry import (  # noqa: E402
-    _artifact_repository_registry as _ARTIFACT_REPOS)
+from mlflow.store.artifact.artifact_repository_registry import _artifact_repository_registry as _ARTIFACT_REPOS  # noqa: E402
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository  # noqa: E402
 from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from gan_bench.procs import owner_state, owner_token  # noqa: E402
 from gan_bench.errors import GanBenchError  # noqa: E402
+from gan_bench.procs import owner_state, owner_token  # noqa: E402
 from gan_bench.stores import default_tracking_uri  # noqa: E402  (one place: stores.py)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from mlflow.entities import Run
+    from mlflow.models import ModelSignature
+    from torch import Tensor, nn
+
+_T = TypeVar("_T")
 
 __all__ = ["TrackingError", "Tracker", "RunHandle", "default_tracking_uri", "ui_command",
            "git_sha", "git_commit", "local_artifact_dir", "PROXY_SCHEME", "KEY_TAG", "OWNER_TAG", "HEARTBEAT_TAG", "PARENT_TAG", "RUN_NAME_TAG"]
@@ -263,7 +274,7 @@ def _one_line(exc: BaseException | str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[:limit - len(_TRUNCATED)] + _TRUNCATED
 
 
-def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+def _call(what: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """`fn(*args, **kwargs)`, retried with backoff while the store is locked; else TrackingError."""
     deadline = time.monotonic() + RETRY_SECONDS
     delay = 0.05
@@ -296,7 +307,7 @@ def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _clip(value: Any, limit: int) -> str:
+def _clip(value: object, limit: int) -> str:
     text = str(value)
     return text if len(text) <= limit else text[:limit - len(_TRUNCATED)] + _TRUNCATED
 
@@ -314,7 +325,7 @@ def _filter_literal(value: str) -> str:
     raise ValueError(f"cannot search for a value with both quote kinds: {value!r}")
 
 
-def _run_record(run: Any) -> dict[str, Any]:
+def _run_record(run: Run) -> dict[str, Any]:
     info, data = run.info, run.data
     return {"run_id": info.run_id, "name": info.run_name, "status": info.status,
             "start_time": info.start_time, "end_time": info.end_time,
@@ -377,18 +388,18 @@ class Tracker:
         self.uri = uri
         store = _local_store_path(uri)
         if read_only:  # reports: open an existing store and experiment, never write to either
-            self.artifact_location = None
+            self.artifact_location: str | None = None
             self._lock_path = None
             self.client = _call(f"open the tracking store {uri}", MlflowClient, uri, uri)
             exp = _call(f"read experiment {experiment!r}", self.client.get_experiment_by_name,
                         experiment)
             if exp is None or exp.lifecycle_stage != "active":
                 raise TrackingError(f"{uri}: no active MLflow experiment {experiment!r} in it")
-            self.experiment_id = exp.experiment_id
+            self.experiment_id: str = exp.experiment_id
             return
         self._lock_path = store.with_name(store.name + ".lock") if store else None
         if artifact_root is not None:
-            self.artifact_location: str | None = Path(artifact_root).resolve().as_uri()
+            self.artifact_location = Path(artifact_root).resolve().as_uri()
         elif local_artifact_dir(uri) is not None:
             self.artifact_location = f"{PROXY_SCHEME}:/{quote(experiment, safe='')}"
         else:
@@ -398,7 +409,7 @@ class Tracker:
             self.client = _call(f"open the tracking store {uri}", MlflowClient, uri, uri)
             if store and urlparse(uri).scheme == "sqlite":
                 _enable_wal(store)
-            self.experiment_id: str = self._get_or_create_experiment(experiment, _str_tags(tags))
+            self.experiment_id = self._get_or_create_experiment(experiment, _str_tags(tags))
 
     def _get_or_create_experiment(self, name: str, tags: dict[str, str]) -> str:
         exp = _call(f"read experiment {name!r}", self.client.get_experiment_by_name, name)
@@ -410,6 +421,7 @@ class Tracker:
                 if err.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
             exp = _call(f"read experiment {name!r}", self.client.get_experiment_by_name, name)
+            assert exp is not None  # RESOURCE_ALREADY_EXISTS: the other process created it
         if exp.lifecycle_stage != "active":
             raise TrackingError(f"MLflow experiment {name!r} is deleted; restore it with `mlflow "
                                 f"experiments restore --experiment-id {exp.experiment_id}`")
@@ -521,7 +533,7 @@ class Tracker:
                           f"tags.`{KEY_TAG}` = {_filter_literal(key)}",
                           order_by=["attributes.start_time ASC"]))
 
-    def _reacquire(self, run: Any, tags: dict[str, str]) -> None:
+    def _reacquire(self, run: Run, tags: dict[str, str]) -> None:
         run_id = run.info.run_id
         tags = {**tags, **_life_tags()}
         if run.data.tags.get(STATE_TAG) == "orphaned":
@@ -565,6 +577,26 @@ class Tracker:
             if not token:
                 break
         return [_run_record(run) for run in runs]
+
+    def artifact_paths(self, run_id: str, folder: str) -> list[str]:
+        """Paths of the artifacts directly under `folder` of a run ("images/a.png", ...)."""
+        return [f.path for f in self.client.list_artifacts(run_id, folder)]
+
+    def download_artifact(self, run_id: str, path: str, dst: str | Path) -> Path:
+        """Copy one artifact of a run into the folder `dst`; returns its local path."""
+        return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+    def logged_model_id(self, run_id: str) -> str | None:
+        """The id of the MLflow LoggedModel a run logged (its generator), or None."""
+        found = self.client.search_logged_models(experiment_ids=[self.experiment_id],
+                                                 filter_string=f"source_run_id = '{run_id}'")
+        return found[0].model_id if found else None
+
+    def delete_run(self, run_id: str) -> None:
+        self.client.delete_run(run_id)
+
+    def experiment_tags(self) -> dict[str, str]:
+        return dict(self.client.get_experiment(self.experiment_id).tags)
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         """Every logged value of metric `key` as (step, value), in step order."""
@@ -722,12 +754,12 @@ class RunHandle:
         _call(f"log image {key!r} for run {self.run_id}", self._client.log_image, self.run_id,
               image, key=key, step=int(step), synchronous=True)
 
-    def log_figure(self, figure: Any, name: str) -> None:
+    def log_figure(self, figure: Figure, name: str) -> None:
         """A matplotlib figure as the PNG artifact `name` (shown inline in the Artifacts tab)."""
         _call(f"log figure {name!r} for run {self.run_id}", self._client.log_figure, self.run_id,
               figure, name)
 
-    def log_table(self, data: Any, name: str) -> None:
+    def log_table(self, data: pd.DataFrame | Mapping[str, Any], name: str) -> None:
         """A pandas DataFrame (or dict of columns) as MLflow's table artifact `name` (.json),
         replacing an earlier table of that name (MLflow's own log_table appends rows to it):
         the file MLflow writes (`orient="split"`) and its `mlflow.loggedArtifacts` entry, so the
@@ -752,14 +784,13 @@ class RunHandle:
                   for ds, context in datasets]
         _call(f"log inputs for run {self.run_id}", self._client.log_inputs, self.run_id, inputs)
 
-    def log_model(self, module: Any, name: str, *, example: Any = None,
+    def log_model(self, module: nn.Module, name: str, *, example: Tensor | None = None,
                   pip_requirements: Sequence[str] = ()) -> str:
         """A torch module as an MLflow model (pickled, so loading it needs gan_bench installed)
         linked to this run (the UI's Models column); returns its `models:/<id>` URI. `example`
         (an input tensor) gives the model its signature."""
-        from mlflow.models import infer_signature
-
         import torch
+        from mlflow.models import infer_signature
 
         signature = None
         was_training = module.training
@@ -773,7 +804,7 @@ class RunHandle:
         finally:
             module.train(was_training)
 
-    def _log_module(self, module: Any, name: str, signature: Any,
+    def _log_module(self, module: nn.Module, name: str, signature: ModelSignature | None,
                     pip_requirements: Sequence[str]) -> str:
         import mlflow.pytorch
 
@@ -842,7 +873,8 @@ class RunHandle:
     def __enter__(self) -> RunHandle:
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None:
             self.end()
             return False

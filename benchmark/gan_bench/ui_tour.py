@@ -14,8 +14,12 @@ import contextlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from playwright.sync_api import FloatRect, Locator, Page
 
 __all__ = ["chromium_path", "browser_page", "open_runs", "close_assistant", "parent_row_values",
            "expand", "run_names", "chart_view", "table_view", "scroll_to_samples",
@@ -40,7 +44,7 @@ def chromium_path() -> str | None:
 
 
 @contextlib.contextmanager
-def browser_page(width: int = 1600, height: int = 1000) -> Iterator[Any]:
+def browser_page(width: int = 1600, height: int = 1000) -> Iterator[Page]:
     """A fresh headless chromium page (empty profile: what a new user sees)."""
     from playwright.sync_api import sync_playwright
 
@@ -60,14 +64,14 @@ def browser_page(width: int = 1600, height: int = 1000) -> Iterator[Any]:
             browser.close()
 
 
-def open_runs(page: Any, url: str) -> None:
+def open_runs(page: Page, url: str) -> None:
     """The experiment link `gan-bench ui` prints; waits for the runs table."""
     page.goto(url)
     page.wait_for_selector('[col-id="attributes.`Run Name`"]')
     page.wait_for_timeout(1000)
 
 
-def close_assistant(page: Any) -> None:
+def close_assistant(page: Page) -> None:
     """MLflow 3 opens its assistant panel on a browser's first visit (and remembers it closed)."""
     close = page.get_by_role("button", name="Close")
     if close.count():
@@ -75,17 +79,17 @@ def close_assistant(page: Any) -> None:
         page.wait_for_timeout(300)
 
 
-def _name_cell(page: Any, name: str) -> Any:
+def _name_cell(page: Page, name: str) -> Locator:
     return page.locator('[role=gridcell][col-id="attributes.`Run Name`"]').filter(
         has=page.get_by_text(name, exact=True)).first
 
 
-def _row_index(page: Any, name: str) -> str:
+def _row_index(page: Page, name: str) -> str:
     row = _name_cell(page, name).locator("xpath=ancestor::*[@role='row'][1]")
     return row.get_attribute("row-index") or ""
 
 
-def parent_row_values(page: Any, name: str, columns: list[str]) -> dict[str, str]:
+def parent_row_values(page: Page, name: str, columns: list[str]) -> dict[str, str]:
     """Cell texts of run `name`'s row for metric columns, e.g. ["final/fid_points"] (ag-grid
     renders pinned and scrolling cells of one row in separate containers, joined by row-index)."""
     index = _row_index(page, name)
@@ -97,36 +101,36 @@ def parent_row_values(page: Any, name: str, columns: list[str]) -> dict[str, str
     return out
 
 
-def expand(page: Any, name: str) -> None:
+def expand(page: Page, name: str) -> None:
     """Expand parent run `name` (the +/- button left of its name)."""
     _name_cell(page, name).locator("button").first.click()
     page.wait_for_timeout(1000)
 
 
-def run_names(page: Any) -> list[str]:
+def run_names(page: Page) -> list[str]:
     """Run names in table order (as displayed)."""
     cells = page.locator('[role=gridcell][col-id="attributes.`Run Name`"] a')
     return [cells.nth(i).inner_text().strip() for i in range(cells.count())]
 
 
-def cell_text(page: Any, name: str, col_id: str) -> str:
+def cell_text(page: Page, name: str, col_id: str) -> str:
     index = _row_index(page, name)
     return page.locator(f'[role=row][row-index="{index}"] [role=gridcell][col-id="{col_id}"]'
                         ).first.inner_text().strip()
 
 
-def chart_view(page: Any) -> None:
+def chart_view(page: Page) -> None:
     page.locator("label:has(input[value=CHART])").click()
     page.wait_for_timeout(2500)
 
 
-def table_view(page: Any) -> None:
+def table_view(page: Page) -> None:
     page.locator("label:has(input[value=TABLE])").click()
     page.wait_for_selector('[col-id="attributes.`Run Name`"]')
     page.wait_for_timeout(1000)
 
 
-def samples_images(page: Any) -> list[dict[str, Any]]:
+def samples_images(page: Page) -> list[dict[str, Any]]:
     """The image grid's images: src, step (from the file name) and whether each loaded."""
     page.wait_for_timeout(1500)
     found = page.evaluate("""() => Array.from(document.images)
@@ -138,12 +142,12 @@ def samples_images(page: Any) -> list[dict[str, Any]]:
     return found
 
 
-def scroll_to_samples(page: Any) -> None:
+def scroll_to_samples(page: Page) -> None:
     page.get_by_text("Samples", exact=True).first.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
 
 
-def samples_at_link(page: Any, url: str) -> list[dict[str, Any]]:
+def samples_at_link(page: Page, url: str) -> list[dict[str, Any]]:
     """Open the experiment link, switch to the charts and return the "Samples" grid's images
     (the parents collapsed: one grid per GAN)."""
     open_runs(page, url)
@@ -153,19 +157,20 @@ def samples_at_link(page: Any, url: str) -> list[dict[str, Any]]:
     return samples_images(page)
 
 
-def step_slider(page: Any) -> Any:
+def step_slider(page: Page) -> Locator:
     return page.locator("[role=slider]").last
 
 
-def set_samples_step(page: Any, fraction: float) -> None:
+def set_samples_step(page: Page, fraction: float) -> None:
     """Drag the image grid's step slider (a Radix slider: the thumb's grandparent is the
     track) to `fraction` of the track: 0.0 the first evaluation, 1.0 the last."""
     thumb = step_slider(page)
     thumb.scroll_into_view_if_needed()
     page.mouse.wheel(0, 200)  # off the viewport's edge
     page.wait_for_timeout(500)
-    box = thumb.bounding_box()
-    track = thumb.locator("xpath=../..").bounding_box()
+    # None only for an element that is not displayed; the thumb was just scrolled into view
+    box = cast("FloatRect", thumb.bounding_box())
+    track = cast("FloatRect", thumb.locator("xpath=../..").bounding_box())
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] / 2, y)
     page.mouse.down()
@@ -174,7 +179,7 @@ def set_samples_step(page: Any, fraction: float) -> None:
     page.wait_for_timeout(1500)
 
 
-def open_run(page: Any, base_url: str, experiment_id: str, run_id: str, tab: str | None = None) -> None:
+def open_run(page: Page, base_url: str, experiment_id: str, run_id: str, tab: str | None = None) -> None:
     page.goto(f"{base_url}/#/experiments/{experiment_id}/runs/{run_id}"
               "?workflowType=machine_learning")
     page.wait_for_timeout(2500)
@@ -193,7 +198,7 @@ def screenshot_tour(url: str, out_dir: Path, parent: str, run_ids: dict[str, str
     experiment = rest.split("/")[0].split("?")[0]
     shots = []
 
-    def shot(page: Any, name: str, full: bool = False) -> None:
+    def shot(page: Page, name: str, full: bool = False) -> None:
         path = out_dir / f"{name}.png"
         page.screenshot(path=str(path), full_page=full)
         shots.append(path)

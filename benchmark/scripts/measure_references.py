@@ -32,7 +32,7 @@ import torch
 
 from gan_bench.cache import atomic_write_json
 from gan_bench.data import load_dataset
-from gan_bench.metrics.evaluate import Evaluator
+from gan_bench.metrics.evaluator import Evaluator
 
 OUT = Path(__file__).resolve().parents[1] / "gan_bench" / "assets" / "references.json"
 DOMAIN = ["fid_mnist", "is_mnist", "kid", "prdc", "modes"]

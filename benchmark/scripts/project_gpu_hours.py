@@ -30,9 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 SUITE = Path(__file__).resolve().parents[2] / "suites" / "mnist.yaml"
 TARGET_GPU_HOURS = 1.0  # issue 15: suites/mnist.yaml projected <= 1 GPU-hour

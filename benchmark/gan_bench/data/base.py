@@ -10,9 +10,10 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,11 +26,11 @@ SPLITS = ("train", "test")
 SEED_LIMIT = 2**31  # as the suite's sampler.seed: a seed that every generator here accepts
 
 
-def _count(v: Any) -> bool:
+def _count(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 1
 
 
-def _positive(v: Any) -> bool:
+def _positive(v: object) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
             and v > 0)
 
@@ -79,11 +80,11 @@ class ArrayDataset:
     def device(self) -> torch.device:
         return self.data.device
 
-    def to(self, device: str | torch.device) -> "ArrayDataset":
+    def to(self, device: str | torch.device) -> ArrayDataset:
         """The same split resident on `device` (one copy; batches are then sampled there)."""
         return replace(self, data=self.data.to(device), labels=self.labels.to(device))
 
-    def subset(self, n: int) -> "ArrayDataset":
+    def subset(self, n: int) -> ArrayDataset:
         """The first `n` samples (deterministic; for tiny test modes)."""
         return replace(self, data=self.data[:n], labels=self.labels[:n])
 

@@ -9,6 +9,7 @@ import logging
 import os
 import pickle
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,7 +23,7 @@ log = logging.getLogger("gan_bench.data")
 __all__ = ["read_idx", "write_idx", "find_file", "restricted_load", "RestrictedUnpickler",
            "save_cache", "load_cache"]
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, str | type[np.generic]] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def _open(path: Path) -> BinaryIO:
@@ -107,7 +108,8 @@ def save_cache(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]
     npz = folder / "data.npz"
     with atomic_path(npz) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            # numpy's stubs match `**arrays` against savez's allow_pickle: bool too
+            np.savez(f, **arrays)  # type: ignore[arg-type]
     atomic_write_json(folder / "manifest.json", {**meta, "npz_sha256": sha256_file(npz)})
 
 
@@ -129,8 +131,11 @@ def load_cache(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | N
         return {k: z[k] for k in z.files}, meta
 
 
-def first_source(name: str, sources: list[tuple[str, Any]], failures: list[str], cache_dir: Path,
-                 hint: str, check: Any = None) -> tuple[dict[str, np.ndarray], str]:
+def first_source(name: str,
+                 sources: list[tuple[str, Callable[[], tuple[dict[str, np.ndarray], str]]]],
+                 failures: list[str], cache_dir: Path, hint: str,
+                 check: Callable[[dict[str, np.ndarray]], None] | None = None
+                 ) -> tuple[dict[str, np.ndarray], str]:
     """Try `sources` ((label, fetch() -> (arrays, source)) pairs) in order; cache the first that
     works (unless it is the cache itself); else raise one error naming every failure and `hint`."""
     from gan_bench.errors import DataUnavailableError

@@ -14,8 +14,9 @@ import logging
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ class IdxImageSource(DatasetSource):
     def split_size(self, split: str, options: dict[str, Any]) -> int | None:
         return self.expected_sizes.get(split)
 
-    def load(self, split: str, *, data_dir: str | Path | None = None, **options: Any) -> ArrayDataset:
+    def load(self, split: str, *, data_dir: str | Path | None = None, **options: object) -> ArrayDataset:
         check_split(self.name, split)
         if options:
             raise TypeError(f"{self.name}: unexpected options {sorted(options)}")

@@ -7,6 +7,7 @@ ring8: 8 modes evenly on a circle of radius 1, sigma 0.01. grid25: 25 modes on
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ class MixtureSource(DatasetSource):
     shape = (2,)
     default_sizes = {"train": 100_000, "test": 2_500}  # 2,500 scored samples as in PacGAN's code
 
-    def __init__(self, name: str, summary: str, centres_fn: Any, sigma: float, **centre_args: Any):
+    def __init__(self, name: str, summary: str, centres_fn: Callable[..., torch.Tensor], sigma: float,
+                 **centre_args: float):
         self.name = name
         self.summary = summary
         self.centres_fn = centres_fn
@@ -46,11 +48,11 @@ class MixtureSource(DatasetSource):
         self.centre_args = centre_args
         self.n_classes = len(centres_fn(**centre_args))
 
-    def centres(self, **overrides: Any) -> torch.Tensor:
+    def centres(self, **overrides: float) -> torch.Tensor:
         return self.centres_fn(**{**self.centre_args, **overrides}).float()
 
     def load(self, split: str, *, data_dir: str | Path | None = None, n: int | None = None,
-             seed: int = 0, sigma: float | None = None, **centre_overrides: Any) -> ArrayDataset:
+             seed: int = 0, sigma: float | None = None, **centre_overrides: float) -> ArrayDataset:
         check_split(self.name, split)
         n = self.default_sizes[split] if n is None else int(n)
         sigma = self.default_sigma if sigma is None else float(sigma)

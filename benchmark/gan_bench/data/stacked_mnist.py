@@ -41,7 +41,7 @@ class StackedMnistSource(DatasetSource):
         return options.get("n") or DEFAULT_SIZES[split]
 
     def load(self, split: str, *, data_dir: str | Path | None = None, n: int | None = None,
-             seed: int = 0, **options: Any) -> ArrayDataset:
+             seed: int = 0, **options: object) -> ArrayDataset:
         check_split(self.name, split)
         if options:
             raise TypeError(f"{self.name}: unexpected options {sorted(options)}")

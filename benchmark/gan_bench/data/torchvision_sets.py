@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ class Cifar10Source(DatasetSource):
     def split_size(self, split: str, options: dict[str, Any]) -> int | None:
         return {"train": 50_000, "test": 10_000}.get(split)
 
-    def load(self, split: str, *, data_dir: str | Path | None = None, **options: Any) -> ArrayDataset:
+    def load(self, split: str, *, data_dir: str | Path | None = None, **options: object) -> ArrayDataset:
         check_split(self.name, split)
         root = data_dir_from_env(data_dir)
         key = f"{root}|{cache_root()}"
@@ -74,7 +75,7 @@ class Cifar10Source(DatasetSource):
     def _resolve(self, root: Path | None) -> tuple[dict[str, np.ndarray], str]:
         cache_dir = cache_root() / "datasets" / self.name
         failures: list[str] = []
-        sources: list[tuple[str, Any]] = []
+        sources: list[tuple[str, Callable[[], tuple[dict[str, np.ndarray], str]]]] = []
         if root is not None:
             sources.append((f"data dir {root}", lambda: (read_cifar_dir(root), f"python batches in {root}")))
         else:

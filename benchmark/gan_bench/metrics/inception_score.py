@@ -16,17 +16,21 @@ the usual "MNIST IS" (max 10); scores from different classifiers are not compara
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import log_softmax, xlogy
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from torch import Tensor
 
 __all__ = ["inception_score_from_probs", "inception_score_from_logits"]
 
 ROW_SUM_ATOL = 1e-4  # float32 softmax rows sum to 1 within ~1e-6; 1e-4 catches logits passed as probs
 
 
-def _as_2d(x: Any, name: str, splits: int) -> np.ndarray:
+def _as_2d(x: npt.ArrayLike | Tensor, name: str, splits: int) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().to("cpu").double().numpy()
     arr = np.asarray(x, dtype=np.float64)
@@ -54,7 +58,7 @@ def _score_splits(probs: np.ndarray, log_probs: np.ndarray, splits: int) -> tupl
     return float(scores_arr.mean()), float(scores_arr.std())
 
 
-def inception_score_from_probs(probs: Any, splits: int = 10) -> tuple[float, float]:
+def inception_score_from_probs(probs: npt.ArrayLike | Tensor, splits: int = 10) -> tuple[float, float]:
     """(mean, std) of IS over splits; probs (N, C) rows in [0, 1] summing to 1, N >= splits."""
     p = _as_2d(probs, "probs", splits)
     if p.min() < 0 or p.max() > 1:
@@ -67,7 +71,7 @@ def inception_score_from_probs(probs: Any, splits: int = 10) -> tuple[float, flo
     return _score_splits(p, log_p, splits)
 
 
-def inception_score_from_logits(logits: Any, splits: int = 10) -> tuple[float, float]:
+def inception_score_from_logits(logits: npt.ArrayLike | Tensor, splits: int = 10) -> tuple[float, float]:
     """(mean, std) of IS over splits; logits (N, C) real-valued, softmax taken in float64."""
     z = _as_2d(logits, "logits", splits)
     log_p = log_softmax(z, axis=1)

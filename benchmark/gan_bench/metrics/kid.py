@@ -20,11 +20,15 @@ instead); the clipped value is what must go in the protocol record (`kid_subset_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gan_bench.metrics.fid import as_features
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from torch import Tensor
 
 __all__ = ["kid", "kid_subset_size", "polynomial_mmd2"]
 
@@ -66,8 +70,8 @@ def _mmd2(x: np.ndarray, y: np.ndarray, degree: int, gamma: float, coef0: float)
     return (xx - xx_diag + yy - yy_diag) / (m * (m - 1)) - 2.0 * xy / (m * m)
 
 
-def polynomial_mmd2(x: Any, y: Any, *, degree: int = 3, gamma: float | None = None,
-                    coef0: float = 1.0) -> float:
+def polynomial_mmd2(x: npt.ArrayLike | Tensor, y: npt.ArrayLike | Tensor, *, degree: int = 3,
+                    gamma: float | None = None, coef0: float = 1.0) -> float:
     """Unbiased MMD^2 between x (m, D) and y (m, D) (equal sizes, m >= 2) with the polynomial kernel."""
     x = as_features(x, "x", min_rows=2)
     y = as_features(y, "y", min_rows=2)
@@ -77,7 +81,8 @@ def polynomial_mmd2(x: Any, y: Any, *, degree: int = 3, gamma: float | None = No
     return _mmd2(x, y, degree, gamma, coef0)
 
 
-def kid(real: Any, fake: Any, *, subsets: int = 100, subset_size: int = 1000, degree: int = 3,
+def kid(real: npt.ArrayLike | Tensor, fake: npt.ArrayLike | Tensor, *, subsets: int = 100, subset_size: int = 1000,
+        degree: int = 3,
         gamma: float | None = None, coef0: float = 1.0, seed: int = 0) -> tuple[float, float]:
     """(mean, std) of MMD^2_u over `subsets` seeded subsets; real (N1, D), fake (N2, D), N >= 2.
 

@@ -18,9 +18,13 @@ All KLs are in nats with 0 log 0 = 0. Inputs are numpy arrays or torch tensors.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from torch import Tensor
 
 __all__ = ["class_coverage", "confident_share", "stacked_mnist_modes", "mixture_modes",
            "kl_to_uniform", "STACKED_MNIST_N", "STACKED_MNIST_MODES", "MIXTURE_N", "HQ_SIGMAS",
@@ -33,11 +37,11 @@ HQ_SIGMAS = 3.0  # high quality: distance to the nearest centre < 3 sigma (PacGA
 CONFIDENT_AT = 0.9  # a "confident" digit: the classifier gives its class probability >= 0.9
 
 
-def _to_numpy(x: Any) -> np.ndarray:
+def _to_numpy(x: npt.ArrayLike | Tensor) -> np.ndarray:
     return np.asarray(x.detach().to("cpu").numpy() if hasattr(x, "detach") else x)
 
 
-def _as_labels(x: Any, name: str, n_classes: int, ndim: int) -> np.ndarray:
+def _as_labels(x: npt.ArrayLike | Tensor, name: str, n_classes: int, ndim: int) -> np.ndarray:
     arr = _to_numpy(x)
     if arr.ndim != ndim or arr.shape[0] < 1:
         raise ValueError(f"{name} must be {ndim}-D with at least one sample, got shape {arr.shape}")
@@ -50,7 +54,7 @@ def _as_labels(x: Any, name: str, n_classes: int, ndim: int) -> np.ndarray:
     return arr
 
 
-def kl_to_uniform(counts: Any) -> float:
+def kl_to_uniform(counts: npt.ArrayLike) -> float:
     """KL(p || uniform) in nats for p = counts / counts.sum(); 0 log 0 = 0; in [0, log K]."""
     c = np.asarray(counts, dtype=np.float64)
     p = c / c.sum()
@@ -58,7 +62,7 @@ def kl_to_uniform(counts: Any) -> float:
     return float(np.sum(p[nz] * np.log(p[nz] * len(p))))
 
 
-def confident_share(logits: Any, threshold: float = CONFIDENT_AT) -> float:
+def confident_share(logits: npt.ArrayLike | Tensor, threshold: float = CONFIDENT_AT) -> float:
     """Share of samples whose softmax max-probability is >= threshold; logits float (N, C)."""
     x = np.asarray(_to_numpy(logits), dtype=np.float64)
     if x.ndim != 2 or len(x) == 0 or not np.isfinite(x).all():
@@ -70,7 +74,7 @@ def confident_share(logits: Any, threshold: float = CONFIDENT_AT) -> float:
     return float((top >= threshold).mean())
 
 
-def class_coverage(pred_labels: Any, n_classes: int = 10, min_share: float | None = None) -> dict:
+def class_coverage(pred_labels: npt.ArrayLike | Tensor, n_classes: int = 10, min_share: float | None = None) -> dict:
     """Class histogram of predicted labels (N,) ints in [0, n_classes).
 
     A class is covered when its share of the samples is >= min_share. Default 0.1 / n_classes
@@ -96,7 +100,7 @@ def class_coverage(pred_labels: Any, n_classes: int = 10, min_share: float | Non
             "n_samples": int(counts.sum())}
 
 
-def stacked_mnist_modes(pred_digits: Any) -> dict:
+def stacked_mnist_modes(pred_digits: npt.ArrayLike | Tensor) -> dict:
     """Modes of Stacked MNIST from per-channel digit predictions (N, 3) ints in [0, 9].
 
     Column 0 is the hundreds digit: mode = 100 a + 10 b + c in [0, 999]. Returns modes_covered
@@ -114,7 +118,7 @@ def stacked_mnist_modes(pred_digits: Any) -> dict:
             "counts": counts.tolist()}
 
 
-def mixture_modes(points: Any, centres: Any, sigma: float) -> dict:
+def mixture_modes(points: npt.ArrayLike | Tensor, centres: npt.ArrayLike | Tensor, sigma: float) -> dict:
     """Modes captured and high-quality share for 2-D samples (N, D) and mode centres (K, D).
 
     Returns modes_captured (int), n_modes (K), high_quality_share (in [0, 1]), n_samples,

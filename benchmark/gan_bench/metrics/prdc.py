@@ -19,17 +19,20 @@ fake-fake, real-fake) for all four numbers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["precision_recall", "density_coverage", "prdc", "knn_radii"]
 
 MAX_BLOCK_BYTES = 256 * 2**20  # one float64 distance block (rows x N); bounds peak memory
 
 
-def _as_tensor(x: Any, name: str) -> Tensor:
+def _as_tensor(x: npt.ArrayLike | Tensor, name: str) -> Tensor:
     t = x.detach() if isinstance(x, Tensor) else torch.as_tensor(x)
     t = t.to(torch.float64)
     if t.ndim != 2:
@@ -39,7 +42,7 @@ def _as_tensor(x: Any, name: str) -> Tensor:
     return t
 
 
-def _check_pair(real: Any, fake: Any) -> tuple[Tensor, Tensor]:
+def _check_pair(real: npt.ArrayLike | Tensor, fake: npt.ArrayLike | Tensor) -> tuple[Tensor, Tensor]:
     real, fake = _as_tensor(real, "real features"), _as_tensor(fake, "fake features")
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature dimensions differ: real D={real.shape[1]}, "
@@ -59,7 +62,7 @@ def _block_rows(n_cols: int, max_block_bytes: int) -> int:
     return max(1, int(max_block_bytes // (8 * max(n_cols, 1))))
 
 
-def knn_radii(x: Any, ks: int | tuple[int, ...], max_block_bytes: int = MAX_BLOCK_BYTES) -> Tensor:
+def knn_radii(x: npt.ArrayLike | Tensor, ks: int | tuple[int, ...], max_block_bytes: int = MAX_BLOCK_BYTES) -> Tensor:
     """Distance from each row of x (N, D) to its k-th nearest OTHER row, float64.
 
     ks an int -> (N,); a tuple of ints -> (N, len(ks)), all from one pass over the distances.
@@ -115,7 +118,7 @@ def _scan(real: Tensor, fake: Tensor, max_block_bytes: int,
     return out
 
 
-def precision_recall(real: Any, fake: Any, k: int = 3,
+def precision_recall(real: npt.ArrayLike | Tensor, fake: npt.ArrayLike | Tensor, k: int = 3,
                      max_block_bytes: int = MAX_BLOCK_BYTES) -> tuple[float, float]:
     """(precision, recall), each in [0, 1]; real (N, D), fake (M, D), N, M >= k + 1."""
     real, fake = _check_pair(real, fake)
@@ -126,7 +129,7 @@ def precision_recall(real: Any, fake: Any, k: int = 3,
     return out["precision"], out["recall"]
 
 
-def density_coverage(real: Any, fake: Any, k: int = 5,
+def density_coverage(real: npt.ArrayLike | Tensor, fake: npt.ArrayLike | Tensor, k: int = 5,
                      max_block_bytes: int = MAX_BLOCK_BYTES) -> tuple[float, float]:
     """(density >= 0, can exceed 1; coverage in [0, 1]); real (N, D) N >= k + 1, fake (M, D) M >= 1."""
     real, fake = _check_pair(real, fake)
@@ -137,7 +140,7 @@ def density_coverage(real: Any, fake: Any, k: int = 5,
     return out["density"], out["coverage"]
 
 
-def prdc(real: Any, fake: Any, k_pr: int = 3, k_dc: int = 5,
+def prdc(real: npt.ArrayLike | Tensor, fake: npt.ArrayLike | Tensor, k_pr: int = 3, k_dc: int = 5,
          max_block_bytes: int = MAX_BLOCK_BYTES) -> dict[str, float]:
     """{"precision", "recall", "density", "coverage"}, PROTOCOLS.md's k (3 and 5) by default.
 

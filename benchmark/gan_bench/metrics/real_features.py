@@ -24,8 +24,9 @@ import hashlib
 import json
 import logging
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ log = logging.getLogger("gan_bench.metrics")
 # precision and device type (issue 15); version-1 entries may hold cuda features computed with
 # cuDNN's default TF32 convolutions, so none is reused.
 KEY_VERSION = 2
-_MEMO: dict[str, "RealFeatures"] = {}
+_MEMO: dict[str, RealFeatures] = {}
 
 
 def feature_key(data: dict[str, Any], protocol: dict[str, Any], device_type: str) -> dict[str, Any]:

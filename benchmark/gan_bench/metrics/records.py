@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib.metadata
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["MetricRecord", "package_versions", "base_protocol", "protocol_differences",
            "PROTOCOL_FIELDS", "COMPARED_FIELDS", "VERSIONED_PACKAGES"]
@@ -127,7 +128,7 @@ class MetricRecord:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MetricRecord":
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricRecord:
         """Inverse of to_dict."""
         return cls(metric=data["metric"], value=data["value"], protocol=data["protocol"],
                    extra=data.get("extra", {}))

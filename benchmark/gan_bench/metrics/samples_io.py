@@ -15,9 +15,8 @@ Evaluator's); 3-D arrays get the channel axis. Every problem is a UserInputError
 
 from __future__ import annotations
 
-import re
-
 import math
+import re
 import zipfile
 from pathlib import Path
 

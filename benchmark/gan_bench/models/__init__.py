@@ -5,8 +5,8 @@ imports them, so this package does not (no import cycle, one place for the catal
 """
 
 from gan_bench.models.base import (
-    ArchOptions,
     Architecture,
+    ArchOptions,
     Discriminator,
     Generator,
     ModelConfigError,

@@ -11,8 +11,9 @@ infogan.py), each opening with the paper it follows, and register an `Architectu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -78,7 +79,7 @@ class ArchOptions:
                                    "classifier needs one label per D input)")
 
     @classmethod
-    def from_kwargs(cls, base: "ArchOptions | None" = None, /, **kw: Any) -> "ArchOptions":
+    def from_kwargs(cls, base: ArchOptions | None = None, /, **kw: Any) -> ArchOptions:
         """`base` (or the defaults) with the fields in `kw` replaced; unknown names are errors."""
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(kw) - set(known))
@@ -89,7 +90,7 @@ class ArchOptions:
         return replace(base or cls(), **kw)
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
+def _check_int(name: str, value: object, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ModelConfigError(
             f"architecture option {name} must be an integer >= {low}, got {value!r}")
@@ -137,7 +138,8 @@ class Generator(nn.Module, ABC):
         """Width of what `decode` receives: nz, plus n_classes one-hot entries when conditional."""
         return self.nz + (self.n_classes or 0)
 
-    def _device(self, generator: torch.Generator | None, device: Any) -> torch.device:
+    def _device(self, generator: torch.Generator | None, device: torch.device | str | None
+                ) -> torch.device:
         if device is not None:
             return torch.device(device)
         if generator is not None:
@@ -145,7 +147,7 @@ class Generator(nn.Module, ABC):
         return next(self.parameters()).device
 
     def sample_z(self, n: int, *, generator: torch.Generator | None = None,
-                 device: Any = None) -> Tensor:
+                 device: torch.device | str | None = None) -> Tensor:
         """(n, nz) float32 latents, N(0, 1) or U(-1, 1) per `latent`; on `device`, else the
         torch.Generator's device, else this module's device."""
         dev = self._device(generator, device)
@@ -154,7 +156,7 @@ class Generator(nn.Module, ABC):
         return torch.rand(n, self.nz, generator=generator, device=dev).mul_(2.0).sub_(1.0)
 
     def sample_y(self, n: int, *, generator: torch.Generator | None = None,
-                 device: Any = None) -> Tensor:
+                 device: torch.device | str | None = None) -> Tensor:
         """(n,) int64 labels uniform over the classes (conditional G only)."""
         if self.n_classes is None:
             raise ValueError("this generator is unconditional: build it with conditional=True")
@@ -241,7 +243,7 @@ class Architecture:
     build: Builder
     nets: tuple[str, ...] = ("default",)  # values of ArchOptions.nets this family builds
 
-    def options(self, options: ArchOptions | None = None, **kw: Any) -> ArchOptions:
+    def options(self, options: ArchOptions | None = None, **kw: object) -> ArchOptions:
         """`options` with `kw` applied, checked against this family (nets); no nets are built.
         ModelConfigError (a ValueError) names what is accepted."""
         opts = ArchOptions.from_kwargs(options, **kw)
@@ -251,7 +253,7 @@ class Architecture:
         return opts
 
     def __call__(self, data_shape: Sequence[int], options: ArchOptions | None = None,
-                 **kw: Any) -> tuple[Generator, Discriminator]:
+                 **kw: object) -> tuple[Generator, Discriminator]:
         """Build a fresh (G, D) for samples of `data_shape`, e.g. (1, 28, 28) or (2,).
 
         `kw` overrides fields of `options`; an unknown option or an unsupported shape raises
@@ -282,7 +284,7 @@ def register_architecture(name: str, build: Builder, *, summary: str,
     return arch
 
 
-def build_models(arch_name: str, data_shape: Sequence[int], **options: Any
+def build_models(arch_name: str, data_shape: Sequence[int], **options: object
                  ) -> tuple[Generator, Discriminator]:
     """(G, D) of the registered architecture `arch_name`; options are ArchOptions fields.
 
@@ -293,7 +295,7 @@ def build_models(arch_name: str, data_shape: Sequence[int], **options: Any
 
 
 def activation_bytes_per_sample(arch_name: str, data_shape: Sequence[int],
-                                **options: Any) -> int:
+                                **options: object) -> int:
     """Float32 bytes that one sample of a training batch holds in activations: every module's
     output in one G forward and two D forwards (real and fake), as a D step and a G step keep
     them for backward. A lower bound of what a step allocates (gradients and the optimizer
@@ -302,7 +304,7 @@ def activation_bytes_per_sample(arch_name: str, data_shape: Sequence[int],
     n = 2 * D.pack
     total = [0]
 
-    def count(module: nn.Module, inputs: Any, output: Any) -> None:
+    def count(module: nn.Module, inputs: tuple[Any, ...], output: object) -> None:
         if isinstance(output, Tensor) and not list(module.children()):  # leaves only
             total[0] += output.numel()
 

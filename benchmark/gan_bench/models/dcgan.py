@@ -26,12 +26,16 @@ batch_norm_d=False removes D's BatchNorm (e.g. for WGAN-GP, whose critic should 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
 from gan_bench.models.base import (
-    ArchOptions, Discriminator, Generator, register_architecture, require_batch_norm_g,
+    ArchOptions,
+    Discriminator,
+    Generator,
+    register_architecture,
+    require_batch_norm_g,
 )
 from gan_bench.models.options import MinibatchStd, init_normal_, spectral_norm_all_
 

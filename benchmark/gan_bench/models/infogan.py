@@ -29,22 +29,34 @@ and a Linear class head on D's 1024 features (AC-GAN). Shapes: (C, 28, 28) only.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
 from gan_bench.models.base import (
-    ArchOptions, Discriminator, Generator, register_architecture, require_batch_norm_g,
+    ArchOptions,
+    Discriminator,
+    Generator,
+    register_architecture,
+    require_batch_norm_g,
 )
 from gan_bench.models.options import MinibatchStd, init_normal_, spectral_norm_all_
 
 __all__ = ["InfoGANGenerator", "InfoGANDiscriminator", "build_infogan", "INFOGAN", "WIDTHS"]
 
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class _BatchNormArgs(TypedDict):  # BN's keys, so `**BN` type-checks against BatchNorm's
+        eps: float
+        momentum: float
+
 # size -> (fc width, wide conv channels, narrow conv channels): G fc-(wide*7*7)-narrow-C,
 # D narrow-wide-fc
 WIDTHS = {"full": (1024, 128, 64), "small": (256, 32, 16), "tiny": (128, 16, 8)}
 SLOPE = 0.2
-BN = {"eps": 1e-3, "momentum": 1e-3}  # TensorFlow epsilon 0.001, decay 0.999
+BN: _BatchNormArgs = {"eps": 1e-3, "momentum": 1e-3}  # TensorFlow epsilon 0.001, decay 0.999
 
 
 class InfoGANGenerator(Generator):

@@ -20,7 +20,7 @@ parameters (train/packed.py) runs it like any Linear stack.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 

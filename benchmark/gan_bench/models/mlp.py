@@ -31,12 +31,17 @@ Shapes: images (C, 28, 28) or (C, 32, 32), flattened; points (2,).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
 from gan_bench.models.base import (
-    ArchOptions, Discriminator, Generator, ModelConfigError, data_kind, register_architecture,
+    ArchOptions,
+    Discriminator,
+    Generator,
+    ModelConfigError,
+    data_kind,
+    register_architecture,
 )
 from gan_bench.models.options import MinibatchStd, spectral_norm_all_
 

@@ -13,6 +13,8 @@ Each helper follows one paper:
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,6 +29,7 @@ __all__ = [
 # Layers that carry a weight matrix Miyato's normalisation applies to (BatchNorm scales do not).
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+_M = TypeVar("_M", bound=nn.Module)
 
 
 class _SpectralNorm(_TorchSpectralNorm):
@@ -132,7 +135,7 @@ def concat_labels(z: Tensor, y: Tensor, n_classes: int) -> Tensor:
 
 
 @torch.no_grad()
-def init_normal_(module: nn.Module, std: float = 0.02, bn_std: float = 0.02) -> nn.Module:
+def init_normal_(module: _M, std: float = 0.02, bn_std: float = 0.02) -> _M:
     """DCGAN initialisation, in place: Linear/Conv/ConvTranspose weights N(0, std), biases 0;
     BatchNorm weights N(1, bn_std) (bn_std=0 gives exactly 1, as TensorFlow's default), biases 0.
 

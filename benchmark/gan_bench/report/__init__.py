@@ -17,7 +17,7 @@ from gan_bench.report.collect import collect, resolve_source
 from gan_bench.report.data import FinalistRecord, GanRecord, ReportData, TrialRecord
 from gan_bench.report.figures import FigureSpec, draw
 from gan_bench.report.render import render
-from gan_bench.report.stats import TESTS
+from gan_bench.stats import TESTS
 
 __all__ = ["write_report", "write_files", "collect", "render", "resolve_source", "draw",
            "ReportData", "GanRecord", "TrialRecord", "FinalistRecord", "FigureSpec", "FORMATS", "TESTS"]

@@ -12,13 +12,14 @@ one plot per GAN.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from gan_bench.report.data import FigureSpec, GanRecord, ReportData
-from gan_bench.report.stats import ALPHA, CONFIDENCE, _pvalue, bootstrap_ci, expected_max, holm
+from gan_bench.stats import ALPHA, CONFIDENCE, _pvalue, bootstrap_ci, expected_max, holm
 
 __all__ = ["ArmPair", "arm_pairs", "arms_section", "arms_figure", "ARMS"]
 
@@ -74,6 +75,8 @@ def _ci(values: Sequence[float]) -> str:
 
 def _comparisons(pairs: Sequence[ArmPair], test: str) -> dict[str, dict[str, Any]]:
     raw = {}
+    a: np.ndarray | list[float]
+    b: np.ndarray | list[float]
     for p in pairs:
         a, b = np.asarray(_values(p.control)), np.asarray(_values(p.searched))
         raw[p.base] = _pvalue(a, b, test)
@@ -174,7 +177,7 @@ def _summary(verdicts: list[tuple[str, int | None, dict[str, Any]]]) -> str:
             "the effect can be at this budget.")
 
 
-def arms_figure(data: ReportData) -> Any:
+def arms_figure(data: ReportData) -> FigureSpec | None:
     """FigureSpec "expected_arms": per GAN, both arms' expected best vs trials; None without pairs."""
     panels = {}
     for p in arm_pairs(data.gans):

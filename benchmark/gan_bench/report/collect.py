@@ -13,17 +13,22 @@ import json
 import shutil
 import sqlite3
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from gan_bench import stores
 from gan_bench.errors import UserInputError
 from gan_bench.keys import KEY_TAG, finalist_key_problem
-from gan_bench import stores
-from gan_bench.stores import redact, sqlite_path
 from gan_bench.report.data import TRIAL_STATES, FinalistRecord, GanRecord, ReportData, TrialRecord
+from gan_bench.stores import redact, sqlite_path
+
+if TYPE_CHECKING:
+    from gan_bench.config import ResolvedGan, Suite
+    from gan_bench.tracking import Tracker
 
 __all__ = ["collect", "resolve_source", "REFERENCES_PATH", "load_references"]
 
@@ -33,7 +38,7 @@ SNAPSHOT_TRIES = 20  # copies of a store whose write-ahead log a running writer 
 REFERENCES_PATH = Path(__file__).resolve().parent.parent / "assets" / "references.json"
 
 
-def resolve_source(source: str | Path) -> tuple[Any, Path]:
+def resolve_source(source: str | Path) -> tuple[Suite, Path]:
     """(Suite, output dir) of a suite YAML or an output dir; UserInputError otherwise."""
     from gan_bench.config import load_suite, parse_suite
 
@@ -52,7 +57,7 @@ def resolve_source(source: str | Path) -> tuple[Any, Path]:
                          "suite.json, optuna.db and mlflow.db, e.g. runs/smoke)")
 
 
-def _has_stores(suite: Any, out: Path) -> bool:
+def _has_stores(suite: Suite, out: Path) -> bool:
     """Both stores exist: a local db in `out`, or a remote URL named by the suite (never create
     an empty store by reading). A zero-byte db is refused: opening it would write a schema."""
     for name, url, label in ((stores.OPTUNA_DB, suite.storage, "Optuna storage"),
@@ -125,7 +130,7 @@ class _Artifacts:
     moved: `mlflow-artifacts:` URIs are resolved under the output dir's `mlartifacts/`), else
     downloaded through the MLflow client into a temporary folder."""
 
-    def __init__(self, tracker: Any, out: Path, tmp: Path) -> None:
+    def __init__(self, tracker: Tracker, out: Path, tmp: Path) -> None:
         self.tracker, self.out, self.tmp = tracker, out, tmp
 
     def _local(self, run: dict[str, Any]) -> Path | None:
@@ -174,7 +179,7 @@ class _Artifacts:
         try:
             dst = self.tmp / run["run_id"]
             dst.mkdir(exist_ok=True)
-            return Path(self.tracker.client.download_artifacts(run["run_id"], rel, str(dst)))
+            return self.tracker.download_artifact(run["run_id"], rel, dst)
         except Exception:  # noqa: BLE001 - a missing artifact only drops a figure
             return None
 
@@ -186,9 +191,9 @@ class _Artifacts:
             names = [p.relative_to(root).as_posix() for p in (root / "images").glob(f"{key}+step+*.png")]
             names = names or [p.relative_to(root).as_posix() for p in (root / key).glob("*.png")]
         else:
-            names = [f.path for folder in ("images", key)
-                     for f in self.tracker.client.list_artifacts(run["run_id"], folder)
-                     if f.path.endswith(".png")]
+            names = [p for folder in ("images", key)
+                     for p in self.tracker.artifact_paths(run["run_id"], folder)
+                     if p.endswith(".png")]
             stepped = [n for n in names if Path(n).name.startswith(f"{key}+step+")]
             names = stepped or [n for n in names if n.startswith(f"{key}/")]
         if not names:
@@ -238,7 +243,7 @@ def _verified(run: dict[str, Any], path: Path | None, what: str, where: str = ""
 
 
 def _finalist(run: dict[str, Any], arts: _Artifacts, objective: str,
-              tracker: Any = None) -> FinalistRecord:
+              tracker: Tracker | None = None) -> FinalistRecord:
     # every finalist's generator is checked, not only the one the figures load: a damaged
     # artifact in the store is refused wherever it is
     ckpt = f"checkpoint/{run['run_id']}_G.pt"
@@ -292,7 +297,8 @@ def _protocols_from_tags(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def _best(trials: Sequence[TrialRecord], higher: bool) -> TrialRecord | None:
     done = [t for t in trials if t.state == "complete" and t.value is not None]
-    return (max if higher else min)(done, key=lambda t: t.value) if done else None
+    # done holds only trials with a value
+    return (max if higher else min)(done, key=lambda t: cast(float, t.value)) if done else None
 
 
 def _search_run(runs: Sequence[dict[str, Any]], number: int) -> dict[str, Any] | None:
@@ -305,7 +311,7 @@ def _search_run(runs: Sequence[dict[str, Any]], number: int) -> dict[str, Any] |
 class _Context:
     """What every GAN of a suite is read with."""
 
-    def __init__(self, suite: Any, out: Path, tracker: Any, storage: str, runs: list[dict[str, Any]],
+    def __init__(self, suite: Suite, out: Path, tracker: Tracker, storage: str, runs: list[dict[str, Any]],
                  objective: str, higher: bool, tmp: Path) -> None:
         self.suite, self.out, self.tracker, self.storage = suite, out, tracker, storage
         self.runs, self.objective, self.higher = runs, objective, higher
@@ -374,7 +380,7 @@ def _close(a: Any, b: Any, rel: float = 1e-6) -> bool:
     return x == y or abs(x - y) <= rel * max(abs(x), abs(y))
 
 
-def _gan(ctx: _Context, gan: Any) -> GanRecord:
+def _gan(ctx: _Context, gan: ResolvedGan) -> GanRecord:
     from gan_bench.study import param_importances, study_name, study_records
 
     name = study_name(ctx.suite.name, gan.name)
@@ -403,7 +409,7 @@ def _gan(ctx: _Context, gan: Any) -> GanRecord:
     best = _best(trials, ctx.higher)
     search = _search_run(runs, best.number) if best else None
     params = {k: _number(v) for k, v in (search or {}).get("params", {}).items()}
-    curve = ()
+    curve: tuple[tuple[int, float], ...] = ()
     if search:
         curve = tuple(ctx.tracker.metric_history(
             search["run_id"], _history_key(search, f"eval/{ctx.objective}", "objective")))
@@ -418,8 +424,8 @@ def _with_samples(ctx: _Context, gan: GanRecord, finals: list[dict[str, Any]]) -
     """Add the best finalist's last sample grid and its mode-figure samples."""
     from dataclasses import replace
 
-    from gan_bench.report import samples
     from gan_bench.plan import EVAL_SEED
+    from gan_bench.report import samples
 
     if not finals:
         return gan
@@ -446,9 +452,9 @@ def _dataset_kind(name: str) -> str:
     return DATASETS.get(name).kind
 
 
-def _directions(suite: Any, keys: set[str]) -> tuple[str, dict[str, bool]]:
+def _directions(suite: Suite, keys: set[str]) -> tuple[str, dict[str, bool]]:
     """(objective record key, {record key: higher is better}) from the metric catalogue."""
-    from gan_bench.metrics.evaluate import Evaluator
+    from gan_bench.metrics.evaluator import Evaluator
 
     m, ds = suite.metrics, suite.dataset
     ev = Evaluator(ds.name, real_split=ds.eval_split, metrics=[m.objective, *m.final, *m.curves],
@@ -457,14 +463,14 @@ def _directions(suite: Any, keys: set[str]) -> tuple[str, dict[str, bool]]:
     return objective, {k: ev.higher_is_better(k) for k in sorted(keys | {objective})}
 
 
-def _dataset_text(suite: Any) -> str:
+def _dataset_text(suite: Suite) -> str:
     ds = suite.dataset
     subset = f", first {ds.subset} samples" if ds.subset else ""
     options = f", options {json.dumps(ds.options, sort_keys=True)}" if ds.options else ""
     return f"{ds.name} ({ds.train_split} split{subset}{options}; metrics on {ds.eval_split})"
 
 
-def _budget_text(suite: Any) -> str:
+def _budget_text(suite: Suite) -> str:
     b, m, f = suite.budget, suite.metrics, suite.finalists
     length = f"{b.iterations} iterations" if b.iterations else f"{b.epochs:g} epochs"
     return (f"{b.trials} trials per GAN of {length} (eval every {b.eval_every or 'end'}); "
@@ -478,7 +484,7 @@ def _date(runs: Sequence[dict[str, Any]]) -> str:
     ends = [r["end_time"] for r in runs if r.get("end_time")]
     if not ends:
         return "no finished runs"
-    return datetime.fromtimestamp(max(ends) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(max(ends) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _span(runs: Sequence[dict[str, Any]]) -> float | None:
@@ -519,7 +525,7 @@ def _versions(runs: Sequence[dict[str, Any]], arts: _Artifacts) -> dict[str, str
     return {}
 
 
-def _centres(suite: Any) -> tuple[tuple[tuple[float, float], ...] | None, float | None]:
+def _centres(suite: Suite) -> tuple[tuple[tuple[float, float], ...] | None, float | None]:
     if _dataset_kind(suite.dataset.name) != "points":
         return None, None
     from gan_bench.data import load_dataset
@@ -528,7 +534,7 @@ def _centres(suite: Any) -> tuple[tuple[tuple[float, float], ...] | None, float 
     return tuple(tuple(c) for c in meta["centres"]), float(meta["sigma"])
 
 
-def _ladder(suite: Any) -> tuple[dict[str, Any], ...] | None:
+def _ladder(suite: Suite) -> tuple[dict[str, Any], ...] | None:
     """The calibration ladder on the finals' protocol (cached per protocol; ~20 s at 2,000)."""
     from gan_bench.ladder import LADDER_DATASETS, ladder_rows
 

@@ -17,12 +17,17 @@ from __future__ import annotations
 import io
 import math
 import textwrap
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from gan_bench.report.data import FigureSpec, ReportData
-from gan_bench.report.stats import expected_max
+from gan_bench.stats import expected_max
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.ticker import MaxNLocator
 
 __all__ = ["FigureSpec", "figure_specs", "draw", "DPI"]
 
@@ -86,7 +91,7 @@ def figure_specs(data: ReportData) -> tuple[dict[str, FigureSpec | bytes], list[
     figs: dict[str, FigureSpec | bytes] = {}
     lines: list[str] = []
 
-    def add(name: str, spec: Any, caption: str, missing: str) -> None:
+    def add(name: str, spec: FigureSpec | bytes | None, caption: str, missing: str) -> None:
         if spec is None:
             lines.append(f"- {caption}: not drawn ({missing}).")
             return
@@ -143,7 +148,8 @@ def draw(spec: FigureSpec) -> bytes:
     width = 5.0 if one_axis else PANEL_IN * cols
     fig, axes = plt.subplots(rows, cols, figsize=(width, 3.2 * rows), squeeze=False)
     try:
-        DRAWERS[spec.kind](spec, axes.ravel())
+        # an object array of Axes: the drawers only index, slice and iterate it
+        DRAWERS[spec.kind](spec, cast("Sequence[Axes]", axes.ravel()))
         # wrapped to the figure's width: a one-panel figure is narrower than most titles
         fig.suptitle(textwrap.fill(spec.title, width=max(30, int(width * 11))), fontsize=9)
         fig.tight_layout()
@@ -154,7 +160,7 @@ def draw(spec: FigureSpec) -> bytes:
         plt.close(fig)
 
 
-def _draw_curves(spec: FigureSpec, axes: Any) -> None:
+def _draw_curves(spec: FigureSpec, axes: Sequence[Axes]) -> None:
     ax = axes[0]
     for name, curve in spec.panels.items():
         steps, values = zip(*curve)
@@ -164,19 +170,20 @@ def _draw_curves(spec: FigureSpec, axes: Any) -> None:
     ax.legend(fontsize=7)
 
 
-def _draw_expected(spec: FigureSpec, axes: Any) -> None:
+def _draw_expected(spec: FigureSpec, axes: Sequence[Axes]) -> None:
     ax = axes[0]
     for name, (mean, lo, hi) in spec.panels.items():
         n = np.arange(1, len(mean) + 1)
         ax.plot(n, mean, marker="o", ms=3, label=name)
         ax.fill_between(n, lo, hi, alpha=0.2)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    # a fresh axis's default locator is an AutoLocator, a MaxNLocator
+    cast("MaxNLocator", ax.xaxis.get_major_locator()).set_params(integer=True)
     ax.set_xlabel("number of trials")
     ax.set_ylabel(f"expected best {spec.options['ylabel']}", fontsize=8)
     ax.legend(fontsize=7)
 
 
-def _draw_landscape(spec: FigureSpec, axes: Any) -> None:
+def _draw_landscape(spec: FigureSpec, axes: Sequence[Axes]) -> None:
     values = [v for pts in spec.panels.values() for _, _, v, s in pts if v is not None]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     rng = np.random.default_rng(0)  # fixed jitter: the figure is the same on every rebuild
@@ -199,7 +206,7 @@ def _draw_landscape(spec: FigureSpec, axes: Any) -> None:
     _hide_rest(axes, len(spec.panels))
 
 
-def _draw_importances(spec: FigureSpec, axes: Any) -> None:
+def _draw_importances(spec: FigureSpec, axes: Sequence[Axes]) -> None:
     for ax, (name, imp) in zip(axes, spec.panels.items()):
         keys = sorted(imp, key=lambda k: (imp[k], k))
         ax.barh(keys, [imp[k] for k in keys])
@@ -207,7 +214,7 @@ def _draw_importances(spec: FigureSpec, axes: Any) -> None:
     _hide_rest(axes, len(spec.panels))
 
 
-def _draw_points(spec: FigureSpec, axes: Any) -> None:
+def _draw_points(spec: FigureSpec, axes: Sequence[Axes]) -> None:
     import matplotlib.patches as mpatches
 
     centres = np.asarray(spec.options["centres"], dtype=float)
@@ -222,7 +229,7 @@ def _draw_points(spec: FigureSpec, axes: Any) -> None:
     _hide_rest(axes, len(spec.panels))
 
 
-def _draw_classes(spec: FigureSpec, axes: Any) -> None:
+def _draw_classes(spec: FigureSpec, axes: Sequence[Axes]) -> None:
     for ax, (name, counts) in zip(axes, spec.panels.items()):
         share = np.asarray(counts, dtype=float) / max(sum(counts), 1)
         ax.bar(range(len(counts)), share)
@@ -232,21 +239,21 @@ def _draw_classes(spec: FigureSpec, axes: Any) -> None:
     _hide_rest(axes, len(spec.panels))
 
 
-def _draw_expected_arms(spec: FigureSpec, axes: Any) -> None:
+def _draw_expected_arms(spec: FigureSpec, axes: Sequence[Axes]) -> None:
     colours = {"control": "tab:grey", "searched": "tab:blue"}
     for ax, (name, curves) in zip(axes, spec.panels.items()):
         for arm, (mean, lo, hi) in curves.items():
             n = np.arange(1, len(mean) + 1)
             ax.plot(n, mean, marker="o", ms=3, color=colours.get(arm), label=arm)
             ax.fill_between(n, lo, hi, alpha=0.2, color=colours.get(arm))
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        cast("MaxNLocator", ax.xaxis.get_major_locator()).set_params(integer=True)
         ax.set(title=name, xlabel="number of trials")
         ax.set_ylabel(f"expected best {spec.options['ylabel']}", fontsize=7)
         ax.legend(fontsize=7)
     _hide_rest(axes, len(spec.panels))
 
 
-def _hide_rest(axes: Any, used: int) -> None:
+def _hide_rest(axes: Sequence[Axes], used: int) -> None:
     for ax in axes[used:]:
         ax.set_visible(False)
 

@@ -9,10 +9,11 @@ best of many trials beats the best of few even when nothing differs.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
+from typing import cast
 
 from gan_bench.report.data import GanRecord, ReportData, TrialRecord
-from gan_bench.report.stats import expected_max
+from gan_bench.stats import expected_max
 
 __all__ = ["findings", "ttur_comparison", "NEAR_ONE", "MIN_PER_GROUP"]
 
@@ -34,8 +35,9 @@ def ttur_comparison(gan: GanRecord, higher_is_better: bool) -> tuple[str, int | 
     ratios = {float(t.params["lr_ratio"]) for t in done}
     if len(ratios) < 2:
         return "lr_ratio was not varied in its completed trials", None
-    near = [t.value for t in done if abs(math.log(float(t.params["lr_ratio"]))) < NEAR_ONE]
-    away = [t.value for t in done if abs(math.log(float(t.params["lr_ratio"]))) >= NEAR_ONE]
+    # _complete keeps only trials whose value is not None
+    near = cast("list[float]", [t.value for t in done if abs(math.log(float(t.params["lr_ratio"]))) < NEAR_ONE])
+    away = cast("list[float]", [t.value for t in done if abs(math.log(float(t.params["lr_ratio"]))) >= NEAR_ONE])
     if min(len(near), len(away)) < MIN_PER_GROUP:
         return (f"too few trials to tell whether ratio != 1 beats ratio = 1 ({len(near)} near 1, "
                 f"{len(away)} away from 1; {MIN_PER_GROUP} of each needed)"), None

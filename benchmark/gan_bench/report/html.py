@@ -60,6 +60,8 @@ def to_html(markdown: str, title: str) -> str:
         elif first.startswith("|"):
             parts.append(_table(block))
         elif first.startswith("- "):
+            items: list[list[str]]
+            current: list[str]
             items, current = [], []
             for line in block:
                 if line.startswith("- ") and current:

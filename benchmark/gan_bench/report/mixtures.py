@@ -13,14 +13,14 @@ searching lr_ratio and k move modes, high-quality share or reverse KL (Holm over
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from gan_bench.report.arms import arm_pairs
 from gan_bench.report.data import GanRecord, ReportData
 from gan_bench.report.published import SOURCE, published_row
-from gan_bench.report.stats import ALPHA, _pvalue, holm
+from gan_bench.stats import ALPHA, _pvalue, holm
 
 __all__ = ["mixtures_section", "searched_section", "length_section", "REFERENCE_GAN"]
 

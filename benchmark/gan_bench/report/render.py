@@ -11,15 +11,16 @@ tables and are never ranked against each other.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from gan_bench.report.arms import arms_section
 from gan_bench.report.data import FinalistRecord, GanRecord, ReportData
 from gan_bench.report.figures import FigureSpec, figure_specs
 from gan_bench.report.findings import findings
 from gan_bench.report.mixtures import length_section, mixtures_section
-from gan_bench.report.stats import ALPHA, CONFIDENCE, Comparison, bootstrap_ci, compare_to_best
+from gan_bench.stats import ALPHA, CONFIDENCE, Comparison, bootstrap_ci, compare_to_best
 
 __all__ = ["render", "Row", "protocol_groups", "rank_rows", "METRIC_ORDER"]
 
@@ -104,7 +105,7 @@ def _arrow(data: ReportData, key: str) -> str:
     return f"{key} {'↑' if data.directions[key] else '↓'}"
 
 
-def _marker(row: Row, best: Row, comparisons: dict[str, Comparison]) -> str:
+def _marker(row: Row, best: Row | None, comparisons: dict[str, Comparison]) -> str:
     if row is best:
         return "best"
     c = comparisons.get(row.gan.name)

@@ -23,17 +23,17 @@ class Callback:
     (pruning); training then stops after the current iteration.
     """
 
-    def on_train_start(self, trainer: "Trainer") -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
         """Before the first iteration (also after a resume)."""
 
-    def on_log(self, trainer: "Trainer", step: int, diagnostics: dict[str, float]) -> None:
+    def on_log(self, trainer: Trainer, step: int, diagnostics: dict[str, float]) -> None:
         """Every `log_every` iterations: loss_d, loss_g, d_real, d_fake, grad norms, ..."""
 
-    def on_eval(self, trainer: "Trainer", step: int) -> dict[str, float] | None:
+    def on_eval(self, trainer: Trainer, step: int) -> dict[str, float] | None:
         """Every `eval_every` iterations and at the last one; may return metrics."""
         return None
 
-    def on_train_end(self, trainer: "Trainer", result: "TrainResult") -> None:
+    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         """After the last iteration, a stop request or a divergence (result.status says which)."""
 
 
@@ -41,20 +41,20 @@ class CallbackList(Callback):
     def __init__(self, callbacks: list[Callback] | tuple[Callback, ...] = ()) -> None:
         self.callbacks = list(callbacks)
 
-    def on_train_start(self, trainer: "Trainer") -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
         for cb in self.callbacks:
             cb.on_train_start(trainer)
 
-    def on_log(self, trainer: "Trainer", step: int, diagnostics: dict[str, float]) -> None:
+    def on_log(self, trainer: Trainer, step: int, diagnostics: dict[str, float]) -> None:
         for cb in self.callbacks:
             cb.on_log(trainer, step, diagnostics)
 
-    def on_eval(self, trainer: "Trainer", step: int) -> dict[str, float]:
+    def on_eval(self, trainer: Trainer, step: int) -> dict[str, float]:
         merged: dict[str, Any] = {}
         for cb in self.callbacks:
             merged.update(cb.on_eval(trainer, step) or {})
         return merged
 
-    def on_train_end(self, trainer: "Trainer", result: "TrainResult") -> None:
+    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         for cb in self.callbacks:
             cb.on_train_end(trainer, result)

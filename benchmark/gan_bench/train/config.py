@@ -112,7 +112,7 @@ class TrainConfig:
         graphs = False if self.cuda_graphs == "auto" else self.cuda_graphs
         return {"fast": fast, "precision": precision, "cuda_graphs": graphs}
 
-    def with_(self, **changes: Any) -> "TrainConfig":
+    def with_(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
 
 

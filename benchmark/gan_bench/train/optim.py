@@ -18,7 +18,8 @@ tests/test_optim.py checks the stacked update against torch.optim bit for bit, t
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor

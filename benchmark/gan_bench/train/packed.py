@@ -9,9 +9,13 @@ betas, the seed and the length). `pack_problems` says what differs.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gan_bench.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from gan_bench.train.config import GanSpec
 
 __all__ = ["pack_problems", "pack_size_for", "MAX_AUTO_PACK", "PER_TRIAL"]
 
@@ -19,7 +23,7 @@ MAX_AUTO_PACK = 32  # issue 7: 32 vmapped infogan trials on an H100 were still g
 PER_TRIAL = ("lr_g", "lr_d", "lr_ratio", "k", "beta1", "beta2", "seed", "iterations", "epochs")
 
 
-def pack_problems(spec: Any, cfgs: Sequence[TrainConfig]) -> list[str]:
+def pack_problems(spec: GanSpec, cfgs: Sequence[TrainConfig]) -> list[str]:
     """Why these trials cannot share a pack ([] when they can). `spec` is accepted for the
     callers' symmetry: no GAN combination is refused."""
     if not cfgs:

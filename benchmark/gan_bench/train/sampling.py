@@ -10,8 +10,13 @@ restored afterwards. A conditional G gets `labels`, or the classes in turn (0, 1
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from gan_bench.models.base import Generator
 
 __all__ = ["generate", "to_uint8", "BATCH"]
 
@@ -39,7 +44,7 @@ def generate(G: torch.nn.Module, n: int, seed: int = 0, *, images: bool, device:
         with float32_math():
             for start in range(0, n, batch_size):
                 m = min(batch_size, n - start)
-                z = G.sample_z(m, generator=gen, device=device)
+                z = cast("Generator", G).sample_z(m, generator=gen, device=device)  # G's contract
                 y = None
                 if n_classes is not None:
                     y = (labels[start:start + m].to(device) if labels is not None

@@ -36,17 +36,21 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from gan_bench.train.config import GanSpec, TrainConfig
 
 __all__ = ["SpeedPlan", "DivergenceFlags", "IterationGraph", "graph_blockers", "GRAPH_WARMUP"]
 
 GRAPH_WARMUP = 3  # eager iterations before capture (PyTorch's whole-network example uses 3)
 
 
-def graph_blockers(spec: Any, cfg: Any, device: torch.device) -> list[str]:
+def graph_blockers(spec: GanSpec, cfg: TrainConfig, device: torch.device) -> list[str]:
     """Why one iteration of this combination is not captured in a CUDA graph ([] when it is)."""
     reasons = []
     if device.type != "cuda":
@@ -79,7 +83,8 @@ class SpeedPlan:
     device_type: str
 
     @classmethod
-    def make(cls, spec: Any, cfg: Any, device: torch.device, trials: int = 1) -> "SpeedPlan":
+    def make(cls, spec: GanSpec, cfg: TrainConfig, device: torch.device, trials: int = 1
+             ) -> SpeedPlan:
         wanted = cfg.with_(device=str(device)).resolved_speed()
         blockers = graph_blockers(spec, cfg, device)
         fused = wanted["fast"] and cfg.optimizer == "adam" and trials == 1
@@ -172,7 +177,7 @@ class IterationGraph:
         self.body, self.generators, self.before_capture = body, generators, before_capture
         self.device, self.warmup = device, warmup
         self.calls = 0
-        self.graph: Any = None
+        self.graph: torch.cuda.CUDAGraph | None = None
         self.outputs: dict[str, torch.Tensor] = {}
 
     def run(self) -> dict[str, torch.Tensor]:
@@ -184,6 +189,7 @@ class IterationGraph:
                 return self._eager_on_side_stream()
             else:
                 self._capture()
+                assert self.graph is not None  # _capture sets it
                 self.graph.replay()  # capture records the kernels; this replay runs the iteration
         return self.outputs
 

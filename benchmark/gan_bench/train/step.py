@@ -26,8 +26,9 @@ draws), so a packed trial draws what it would draw alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,11 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from gan_bench.train import optim
+
+if TYPE_CHECKING:
+    from gan_bench.losses import GanLoss
+    from gan_bench.penalties import Critic, Penalty
+    from gan_bench.train.config import GanSpec
 
 __all__ = ["Net", "Batch", "Steps"]
 
@@ -51,14 +57,14 @@ class Net:
     leaves: dict[str, Tensor]
 
     @classmethod
-    def of(cls, module: nn.Module) -> "Net":
+    def of(cls, module: nn.Module) -> Net:
         """A module's own tensors (updating them in place updates the module)."""
-        leaves = dict(module.named_parameters())
+        leaves: dict[str, Tensor] = dict(module.named_parameters())
         return cls({k: p.detach() for k, p in leaves.items()},
                    {k: b.detach() for k, b in module.named_buffers()}, leaves)
 
     @classmethod
-    def stacked(cls, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> "Net":
+    def stacked(cls, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> Net:
         """A pack's stacked tensors (torch.func.stack_module_state's)."""
         leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
         return cls({k: v.detach() for k, v in leaves.items()},
@@ -113,7 +119,7 @@ class _FunctionalCritic:
         return grad(total)(x.detach(), self.buffers).reshape(x.shape[0], -1)
 
 
-def _grad_norm(grads: list[Tensor], packed: bool) -> Tensor:
+def _grad_norm(grads: Sequence[Tensor], packed: bool) -> Tensor:
     """L2 norm over all gradients: 0-dim for one trial, (P,) per trial for a pack."""
     if packed:
         return torch.stack([g.detach().flatten(1).square().sum(1) for g in grads]).sum(0).sqrt()
@@ -127,7 +133,10 @@ class Steps:
     """The D step and the G step of one GAN (spec) for `trials` trials (1: its own modules;
     more: vmap over stacked tensors, G and D being the templates)."""
 
-    def __init__(self, spec: Any, G: nn.Module, D: nn.Module, optimizer: str, trials: int,
+    loss: GanLoss  # the registry's entries (LOSSES, PENALTIES) for the spec's names
+    penalty: Penalty
+
+    def __init__(self, spec: GanSpec, G: nn.Module, D: nn.Module, optimizer: str, trials: int,
                  fused: bool = False, capturable: bool = False) -> None:
         from gan_bench.registry import LOSSES, PENALTIES
 
@@ -144,9 +153,10 @@ class Steps:
     def _d_logits(self, D: Forward, x: Tensor) -> tuple[Tensor, Tensor | None]:
         return D(x, aux=True) if self.conditional else (D(x), None)
 
-    def d_objective(self, G: Forward, D: Forward, critic: Any, batch: Batch, want_log: bool
+    def d_objective(self, G: Forward, D: Forward, critic: Critic, batch: Batch, want_log: bool
                     ) -> tuple[Tensor, dict[str, Tensor]]:
         """D's loss (with penalty, AC-GAN's class terms) and the D step's logs, one trial."""
+        assert batch.x_real is not None  # a D step's batch always holds its real samples
         with torch.no_grad():
             x_fake = G(batch.z, batch.y_fake)
         r, r_cls = self._d_logits(D, batch.x_real)
@@ -156,6 +166,8 @@ class Steps:
                                            **self.penalty_params)
         total = out.d_loss + pen
         if self.conditional:  # AC-GAN: D also classifies real and fake by their labels
+            assert r_cls is not None and f_cls is not None  # D(x, aux=True) gives class logits
+            assert batch.y_real is not None and batch.y_fake is not None  # drawn when conditional
             total = total + F.cross_entropy(r_cls, batch.y_real) + F.cross_entropy(f_cls, batch.y_fake)
         logs = {"loss_d": total.detach(), "penalty": pen.detach(), **out.parts,
                 **{f"penalty_{k}": v for k, v in pen_parts.items()}}
@@ -175,12 +187,14 @@ class Steps:
         x_fake = G(batch.z, batch.y_fake)
         f, f_cls = self._d_logits(D, x_fake)
         if self.loss.needs_real_for_g:
+            assert batch.x_real is not None  # the trial's last real batch (Trainer._last_real)
             with torch.no_grad():
                 r = self._d_logits(D, batch.x_real)[0]
         else:
             r = f.detach()  # unused by non-relativistic G losses
         total = self.loss(r, f, **self.loss_params).g_loss
         if self.conditional:
+            assert f_cls is not None and batch.y_fake is not None  # AC-GAN: drawn labels, class logits
             total = total + F.cross_entropy(f_cls, batch.y_fake)
         return total, {"loss_g": total.detach()}
 
@@ -194,8 +208,11 @@ class Steps:
             return self.g_objective(self.G, self.D, batch)
         key = (which, want_log)
         if key not in self._vmapped:
-            self._vmapped[key] = vmap(lambda dp, db, gp, gb, b: self._one(which, want_log, dp, db,
-                                                                          gp, gb, b))
+            def one(dp: dict[str, Tensor], db: dict[str, Tensor], gp: dict[str, Tensor],
+                    gb: dict[str, Tensor], b: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+                return self._one(which, want_log, dp, db, gp, gb, b)
+
+            self._vmapped[key] = vmap(one)
         return self._vmapped[key](d.leaves, d.buffers, g.leaves, g.buffers, batch)
 
     def _one(self, which: str, want_log: bool, dp: dict[str, Tensor], db: dict[str, Tensor],

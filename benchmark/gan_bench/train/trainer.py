@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -46,6 +47,9 @@ from gan_bench.train.sampling import generate, to_uint8
 from gan_bench.train.speed import DivergenceFlags, IterationGraph, SpeedPlan
 from gan_bench.train.step import Batch, Net, Steps
 
+if TYPE_CHECKING:
+    from gan_bench.models.base import Discriminator, Generator
+
 __all__ = ["Trainer", "PackedTrainer", "Trial", "TrainResult", "TrainingDiverged",
            "resolve_device", "to_uint8", "auto_pack_size"]
 
@@ -58,7 +62,7 @@ class Trial:
     `request_stop`, `resolved_config`, `generate`, and `G` / `D` (a solo trial's own modules; a
     packed trial's, materialised from its slice of the pack)."""
 
-    def __init__(self, trainer: "Trainer", index: int, cfg: TrainConfig,
+    def __init__(self, trainer: Trainer, index: int, cfg: TrainConfig,
                  callbacks: Sequence[Callback]) -> None:
         self.trainer, self.index, self.cfg = trainer, index, cfg
         self.callbacks = CallbackList(list(callbacks))
@@ -98,12 +102,12 @@ class Trial:
         return self.trainer.trial_state(net, self.index)
 
     @property
-    def G(self) -> torch.nn.Module:
-        return self.trainer.module("G", self.index)
+    def G(self) -> Generator:
+        return cast("Generator", self.trainer.module("G", self.index))  # built by build_models
 
     @property
-    def D(self) -> torch.nn.Module:
-        return self.trainer.module("D", self.index)
+    def D(self) -> Discriminator:
+        return cast("Discriminator", self.trainer.module("D", self.index))
 
     def generate(self, n: int, seed: int = 0, batch_size: int = 500,
                  labels: Tensor | None = None) -> Tensor:
@@ -120,7 +124,7 @@ class Trainer:
     def __init__(self, spec: GanSpec, cfgs: TrainConfig | Sequence[TrainConfig], data: ArrayDataset,
                  callbacks: Sequence[Any] = ()) -> None:
         self.solo = isinstance(cfgs, TrainConfig)
-        configs = [cfgs] if self.solo else list(cfgs)
+        configs: list[TrainConfig] = [cfgs] if isinstance(cfgs, TrainConfig) else list(cfgs)
         per_trial = [callbacks] if self.solo else [callbacks[i] if i < len(callbacks) else ()
                                                    for i in range(len(configs))]
         problems = pack_problems(spec, configs)
@@ -138,7 +142,7 @@ class Trainer:
         self._step_dev = torch.zeros((), dtype=torch.int64, device=self.device)
         self._real_dtype = self.data.batch(torch.zeros(1, dtype=torch.long, device=self.device))[0].dtype
         self._masks: dict[tuple[bool, ...], Tensor] = {}
-        self._graphs: dict[Any, IterationGraph] = {}
+        self._graphs: dict[tuple[bool, ...], IterationGraph] = {}
         self.checkpoint_dir: Path | None = None
 
     def _build_nets(self, spec: GanSpec, configs: list[TrainConfig]) -> None:
@@ -153,7 +157,7 @@ class Trainer:
         if configs[0].batch_size % pack:
             raise ValueError(f"batch_size {configs[0].batch_size} is not divisible by pack {pack}")
         if self.solo:
-            self.modules = {"G": built[0][0], "D": built[0][1]}
+            self.modules: dict[str, torch.nn.Module] = {"G": built[0][0], "D": built[0][1]}
             self.nets = {k: Net.of(m) for k, m in self.modules.items()}
         else:  # templates give the structure; the stacked tensors (P, ...) are the trials'
             self.modules = {"G": copy.deepcopy(built[0][0]), "D": copy.deepcopy(built[0][1])}
@@ -229,9 +233,9 @@ class Trainer:
     def _draw(self, on: Sequence[bool], d_step: bool) -> Batch:
         """The draws of one step, per trial in `on` and in a solo trial's order (batch indices,
         z, labels, the penalty's draws); trials that do not step draw nothing (zeros)."""
-        b, G = self.cfgs[0].batch_size, self.modules["G"]
+        b, G = self.cfgs[0].batch_size, cast("Generator", self.modules["G"])
         shape = (b, *self.data.sample_shape)
-        rows = []
+        rows: list[Any] = []  # per trial: (indices, z, labels, draws), None when it does not step
         for trial, stepping in zip(self.trials, on):
             if not stepping:
                 rows.append(None)
@@ -239,7 +243,7 @@ class Trainer:
             g = trial.gen
             idx = self.data.sample_indices(b, g) if d_step else None
             z = G.sample_z(b, generator=g, device=self.device)
-            y = (torch.randint(G.n_classes, (b,), device=self.device, generator=g)
+            y = (torch.randint(cast(int, G.n_classes), (b,), device=self.device, generator=g)
                  if self.steps.conditional else None)
             draws = self.steps.penalty.draw(shape, self._real_dtype, self.device, g) if d_step else []
             rows.append((idx, z, y, draws))
@@ -269,6 +273,7 @@ class Trainer:
         if self.solo:
             self.trials[0].last_real = batch.x_real
             return
+        assert batch.x_real is not None  # a D step's batch (stacked real samples)
         for trial, stepping, x in zip(self.trials, on, batch.x_real):
             if stepping:
                 trial.last_real = x
@@ -346,8 +351,8 @@ class Trainer:
                 self._evaluate_at_end(t, start)
         while any(t.running for t in self.trials):
             self._iteration(start)
-        results = [t.result for t in self.trials]
-        return results[0] if self.solo else results  # type: ignore[return-value]
+        results = cast("list[TrainResult]", [t.result for t in self.trials])  # _finish set each
+        return results[0] if self.solo else results
 
     def _evaluate_at_end(self, t: Trial, start: float) -> None:
         if not t.history or t.history[-1]["step"] != t.step:
@@ -373,7 +378,8 @@ class Trainer:
         if any(logs_at) or any(evals_at) or want_ckpt or not self.speed.fast:
             self._after_checks(running, logs_at, evals_at, logs, start)
         if want_ckpt:
-            self.save_checkpoint(self.checkpoint_dir / "last.pt")  # type: ignore[operator]
+            assert self.checkpoint_dir is not None  # want_ckpt asks for it
+            self.save_checkpoint(self.checkpoint_dir / "last.pt")
 
     def _after_checks(self, running: Sequence[bool], logs_at: list[bool], evals_at: list[bool],
                       logs: dict[str, Tensor], start: float) -> None:
@@ -385,7 +391,7 @@ class Trainer:
             if not running[i]:
                 continue
             if bad[i] is not None:
-                t.error = TrainingDiverged(bad[i][0], bad[i][1], detected_at=self.step)
+                t.error = TrainingDiverged(*cast("tuple[int, str]", bad[i]), detected_at=self.step)
             elif logs_at[i] and not finite[i]:
                 t.error = TrainingDiverged(self.step, self._bad_parameter(i))
             if t.error is not None:

@@ -4,7 +4,6 @@
 from gan_bench.losses import GanLoss
 from gan_bench.models.base import register_architecture
 from gan_bench.registry import LOSSES
-
 from my_gan.losses import soft_hinge
 from my_gan.nets import build
 

@@ -14,8 +14,8 @@ expected best objective after n trials.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -80,6 +80,7 @@ def holm(pvalues: Mapping[str, float | None]) -> dict[str, float | None]:
     The i-th smallest of m p-values becomes max over j <= i of min(1, (m - j + 1) p_(j)).
     """
     named = sorted(((p, k) for k, p in pvalues.items() if p is not None))
+    out: dict[str, float | None]
     m, running, out = len(named), 0.0, {k: None for k in pvalues}
     for i, (p, key) in enumerate(named):
         running = max(running, min(1.0, (m - i) * p))
