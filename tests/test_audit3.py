@@ -583,6 +583,10 @@ class _Proxy:
 
     def cut(self) -> None:
         self.alive = False
+        try:  # a plain close() leaves the kernel socket listening while accept() blocks on it
+            self.server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.server.close()
         for s in self.conns:
             try:

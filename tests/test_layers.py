@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     # running a suite; reading it back
     ("run", "report"),
     # the UI server and the command line
-    ("ui_tour", "ui", "cli", "__main__"),
+    ("ui_tour", "ui", "cli", "deploy", "__main__"),
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from gan_bench import interrupts
 from gan_bench.errors import GanBenchError, UserInputError
+from gan_bench.stores import redact
 
 if TYPE_CHECKING:
     from gan_bench.config.schema import Suite
@@ -301,15 +302,22 @@ def _print_outcome(outcome: SuiteOutcome) -> None:
         out.print(f"ran {outcome.new_trials} new trial(s) and {outcome.new_finalists} finalist run(s)")
     if outcome.stopped:
         out.print(f"stopped early: {outcome.stopped}; run the same command again to continue")
-    out.print(f"Optuna storage: {outcome.storage_url}")
+    out.print(f"Optuna storage: {redact(outcome.storage_url)}")
     out.print(f"MLflow: {ui_command(outcome.tracking_uri, outcome.output_dir)}")
+
+
+def _worker_value(value: str) -> str:
+    """--worker: an index or "auto" (a usage error otherwise, like typer's own)."""
+    if value != "auto" and not (value.isdigit() and value.isascii()):
+        raise typer.BadParameter(f"{value!r} is not an index 0, 1, 2, ... or auto")
+    return value
 
 
 @app.command("run")
 def run_cmd(
     suite: str = typer.Argument(..., help="Suite file, e.g. suites/quickstart.yaml."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override a field: --set budget.trials=2 --set gans[0].train.k=3"),
-    worker: int = typer.Option(0, "--worker", min=0, help="Index of this worker when several processes share one study (0, 1, ...): it offsets the sampler seed."),
+    worker: str = typer.Option("0", "--worker", envvar="GAN_BENCH_WORKER", callback=_worker_value, help="Index of this worker when several processes share one study (0, 1, ...; a cluster array index via GAN_BENCH_WORKER): it offsets the sampler seed. `auto`: take the next index no other worker of this suite has (workers started alike, e.g. docker compose --scale worker=N)."),
     plain: bool = typer.Option(False, "--plain", help="One line per event instead of live bars (automatic when stdout is not a terminal)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write reports/<suite>/leaderboard.md at the end (default on)."),
     estimate: bool = typer.Option(True, "--estimate/--no-estimate", help="First time a few iterations of each GAN and print the suite's cost (default on; under a minute on a CPU for suites/mnist.yaml). --no-estimate prints the counts only; the ETA then starts after the first finished trial."),
@@ -325,7 +333,8 @@ def run_cmd(
     progress = make_progress(True if plain else None)
     with progress:
         command = " ".join(["gan-bench", *sys.argv[1:]])
-        outcome = Runner(spec, worker=worker, progress=progress, estimate=estimate,
+        outcome = Runner(spec, worker="auto" if worker == "auto" else int(worker),
+                         progress=progress, estimate=estimate,
                          command=command).run()
     _print_outcome(outcome)
     if report:

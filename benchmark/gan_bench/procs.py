@@ -42,6 +42,8 @@ def owner_token() -> str:
 
 
 def pid_alive(pid: int) -> bool:
+    """The process exists and has not exited: a killed worker whose parent has not reaped it
+    yet (a zombie, state Z) is dead, although its pid still answers signals."""
     if pid <= 0:  # os.kill(0, ...) would signal our own process group
         return False
     try:
@@ -49,8 +51,13 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by another user
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]  # after "(comm)", which may hold spaces
+    except (OSError, IndexError):  # not Linux, or gone in between
         return True
-    return True
+    return state not in ("Z", "X")
 
 
 def owner_state(owner: str | None) -> str:

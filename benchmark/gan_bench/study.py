@@ -24,6 +24,7 @@ training, tracking and pruning without Optuna owning the loop:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -46,7 +47,8 @@ from gan_bench.procs import owner_dead_here, owner_token
 if TYPE_CHECKING:
     from gan_bench.config.space import Range, Searched
 
-__all__ = ["GanStudy", "TrialTicket", "study_name", "gan_sampler_seed", "make_sampler",
+__all__ = ["GanStudy", "TrialTicket", "study_name", "gan_sampler_seed", "make_sampler", "claim_worker_index",
+           "migrate_storage",
            "make_pruner", "StudyCounts", "study_records", "param_importances"]
 
 HEARTBEAT_S = int(os.environ.get("GAN_BENCH_HEARTBEAT_S", "20"))  # Optuna's own default is 60
@@ -200,6 +202,11 @@ class GanStudy:
             self.study.sampler = make_sampler(name, self.sampler_seed, n_startup)
 
     # ------------------------------------------------------------------ bookkeeping
+    def close(self) -> None:
+        """Close this study's database connections (the runner is done with the GAN); the
+        study stays in the storage, and using this object again reconnects."""
+        self.storage.engine.dispose()
+
     def trials(self, states: tuple[TrialState, ...] | None = None) -> list[optuna.trial.FrozenTrial]:
         return self.study.get_trials(deepcopy=False, states=states)
 
@@ -415,6 +422,45 @@ class GanStudy:
 _CLAIMS: dict[str, sa.Table] = {}  # engine URL -> table, created once per process
 
 
+def migrate_storage(storage_url: str) -> None:
+    """Create (or upgrade) the Optuna tables and gan-bench's claims table in `storage_url`:
+    a deployment's one-shot step, so that N workers starting at once do not race to."""
+    with _quiet():
+        storage = optuna.storages.RDBStorage(storage_url, engine_kwargs=_engine_kwargs(storage_url))
+    try:
+        _claims_table(storage.engine)
+    finally:
+        storage.engine.dispose()
+
+
+def claim_worker_index(storage_url: str, scope: str) -> int:
+    """A worker index no other process of `scope` (a suite) has in this storage, taken for
+    good: `--worker auto` for workers started alike (docker compose --scale, a cluster without
+    an array index). The index offsets the sampler seed, so no two workers share a sampler
+    stream; indexes of workers that ended are not reused (only distinct seeds matter)."""
+    engine = sa.create_engine(storage_url, poolclass=sa.pool.NullPool,
+                              **{k: v for k, v in _engine_kwargs(storage_url).items()
+                                 if k == "connect_args"})
+    try:
+        table = _claims_table(engine)
+        prefix = f"{scope}/worker#"
+        with engine.connect() as conn:
+            taken = [key for (key,) in conn.execute(sa.select(table.c.key)
+                                                    .where(table.c.key.startswith(prefix)))]
+        index = max((int(k[len(prefix):]) for k in taken if k[len(prefix):].isdigit()),
+                    default=-1) + 1
+        while True:  # another worker may insert the same index between the read and here
+            try:
+                with engine.begin() as conn:
+                    conn.execute(table.insert().values(key=f"{prefix}{index}", owner=owner_token(),
+                                                       claimed_at=time.time()))
+                return index
+            except sa.exc.IntegrityError:
+                index += 1
+    finally:
+        engine.dispose()
+
+
 def _claims_table(engine: sa.engine.Engine) -> sa.Table:
     """The claims table, created on first use (a race between two creators is harmless)."""
     url = str(engine.url)
@@ -433,20 +479,38 @@ def _claims_table(engine: sa.engine.Engine) -> sa.Table:
     return _CLAIMS[url]
 
 
+# A worker's connections to a server database: one kept open for the main thread, up to two
+# more while a trial's heartbeat thread and the main thread talk at once (SQLAlchemy's default,
+# 5 kept + 10 overflow per engine, let 8 workers hold 42 connections of PostgreSQL's 100;
+# benchmark/scripts/pg_connections.py measures it, the README's "Scaling out" quotes it).
+SERVER_POOL = {"pool_size": 1, "max_overflow": 2, "pool_recycle": 300}
+
+
 def _engine_kwargs(url: str) -> dict[str, Any]:
     # sqlite: wait for the other writer instead of failing at once ("database is locked")
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 60}}
-    return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, **SERVER_POOL}
 
 
 # ----------------------------------------------------------------------------- reading (reports)
 
-def _study_or_none(storage_url: str, name: str) -> optuna.Study | None:
+@contextlib.contextmanager
+def _study_or_none(storage_url: str, name: str) -> Iterator[optuna.Study | None]:
+    """The study `name` for reading (None when there is none); its connections are closed on
+    exit (a reader holds none afterwards: N workers read every study at start)."""
+    with _quiet():
+        storage = optuna.storages.RDBStorage(storage_url, engine_kwargs={
+            **{k: v for k, v in _engine_kwargs(storage_url).items() if k == "connect_args"},
+            "poolclass": sa.pool.NullPool})
     try:
-        return optuna.load_study(study_name=name, storage=storage_url)
-    except KeyError:  # no such study in the storage
-        return None
+        try:
+            study: optuna.Study | None = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:  # no such study in the storage
+            study = None
+        yield study
+    finally:
+        storage.engine.dispose()
 
 
 def study_records(storage_url: str, name: str) -> list[dict[str, Any]]:
@@ -455,11 +519,10 @@ def study_records(storage_url: str, name: str) -> list[dict[str, Any]]:
     Keys: number, state ("complete" | "pruned" | "failed" | "running" | "waiting"), value
     (float or None), params, user_attrs, duration_s (start to end, None while running).
     """
-    study = _study_or_none(storage_url, name)
-    if study is None:
-        return []
+    with _study_or_none(storage_url, name) as study:
+        trials = [] if study is None else study.get_trials(deepcopy=False)
     out = []
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         if t.user_attrs.get("surplus"):
             continue
         state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
@@ -477,9 +540,11 @@ def param_importances(storage_url: str, name: str, seed: int = 0) -> dict[str, f
     None when the study has fewer than 2 completed trials, none of its parameters varied or
     every trial reached the same objective (e.g. all 8 modes captured).
     """
-    study = _study_or_none(storage_url, name)
-    if study is None:
-        return None
+    with _study_or_none(storage_url, name) as study:
+        return None if study is None else _importances(study, seed)
+
+
+def _importances(study: optuna.Study, seed: int) -> dict[str, float] | None:
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     varied = {k for k in done[0].params if len({t.params.get(k) for t in done}) > 1} if done else set()
     if len(done) < 2 or not varied or len({t.value for t in done}) < 2:

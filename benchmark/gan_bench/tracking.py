@@ -63,7 +63,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from gan_bench.errors import GanBenchError  # noqa: E402
 from gan_bench.procs import owner_state, owner_token  # noqa: E402
-from gan_bench.stores import default_tracking_uri  # noqa: E402  (one place: stores.py)
+from gan_bench.stores import default_tracking_uri, redact  # noqa: E402  (one place: stores.py)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 __all__ = ["TrackingError", "Tracker", "RunHandle", "default_tracking_uri", "ui_command",
-           "git_sha", "git_commit", "local_artifact_dir", "PROXY_SCHEME", "KEY_TAG", "OWNER_TAG", "HEARTBEAT_TAG", "PARENT_TAG", "RUN_NAME_TAG"]
+           "git_sha", "git_commit", "migrate_backend", "local_artifact_dir", "PROXY_SCHEME", "KEY_TAG", "OWNER_TAG", "HEARTBEAT_TAG", "PARENT_TAG", "RUN_NAME_TAG"]
 
 KEY_TAG = "gan_bench.key"  # identifies a parent run: one per Optuna study
 OWNER_TAG = "gan_bench.owner"  # "host:space:pid" of the process working on the run (procs.py)
@@ -95,7 +95,8 @@ STATE_TAG = "state"  # "orphaned", "interrupted", "resumed"
 ERROR_TAG = "error"  # one-line message of the exception that failed the run
 
 RETRY_SECONDS = 10.0  # how long a call retries a locked sqlite db; MLflow itself waits 20 s/try
-HEARTBEAT_TIMEOUT_S = 600.0  # a run on another host with no heartbeat for this long is dead
+# a run of another host or PID space (a container) with no heartbeat for this long is dead
+HEARTBEAT_TIMEOUT_S = float(os.environ.get("GAN_BENCH_RUN_STALE_S", "600"))
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 # MLflow's validation limits (mlflow/utils/validation.py).
@@ -138,12 +139,31 @@ def ui_command(uri: str, output_dir: Path | None = None) -> str:
         return f"open {uri} in a browser (the MLflow server is already running)"
     if output_dir is not None and local_artifact_dir(uri) == Path(output_dir).resolve() / ARTIFACTS_FOLDER:
         return f"gan-bench ui {shlex.quote(str(output_dir))}"
-    return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+    # a password in the URL is not printed: the user fills it in (logs outlive a terminal)
+    return f"mlflow ui --backend-store-uri {shlex.quote(redact(uri))}"
 
 
 # What decides a run's numbers: changes here make a sha "-dirty"; edited reports, READMEs and
 # tests do not (a session regenerating reports/ before committing them is not running other code).
 CODE_PATHS = ("benchmark", "suites", "pyproject.toml", "constraints.txt", "Makefile")
+
+
+def migrate_backend(uri: str) -> None:
+    """Create (or upgrade) MLflow's tables in the database `uri` (a server's backend store):
+    a deployment's one-shot step before `mlflow server` and the workers start."""
+    import sqlalchemy as sa
+    from mlflow.store.db import utils as db
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    engine = db.create_sqlalchemy_engine_with_retry(uri)
+    try:  # an existing store of an older MLflow: migrate it (SqlAlchemyStore would refuse)
+        if (sa.inspect(engine).has_table("experiments")
+                and db._get_schema_version(engine) != db._get_latest_schema_revision()):
+            db._upgrade_db(engine)
+    finally:
+        engine.dispose()
+    # a fresh database: the store creates every table; an up-to-date one: it only checks
+    SqlAlchemyStore(uri, tempfile.gettempdir()).engine.dispose()
 
 
 def git_sha(root: Path | None = None) -> str:

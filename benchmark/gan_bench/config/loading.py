@@ -4,6 +4,7 @@ raises `SuiteError` with one line per problem."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ def parse_suite(data: Any, source: str = "<suite>", overrides: Sequence[str] = (
     if not isinstance(data, dict):
         got = "an empty file" if data is None else _got(data)
         raise SuiteError([f"{source}: the top level must be a mapping of keys (got {got})"], source)
-    data = apply_overrides(data, overrides)
+    data = apply_overrides(_stores_from_env(data), overrides)
     text = _text_problems(data)
     if text:  # before anything else reads a value that cannot be written anywhere
         raise SuiteError(text, source)
@@ -38,6 +39,19 @@ def parse_suite(data: Any, source: str = "<suite>", overrides: Sequence[str] = (
     if problems:
         raise SuiteError(problems, source)
     return suite
+
+
+# A deployment's shared stores, for a suite that names none (docker/compose.yaml sets them; the
+# URLs may hold passwords, so they come from the environment rather than a command line).
+STORE_ENV = {"storage": "GAN_BENCH_STORAGE", "tracking_uri": "GAN_BENCH_TRACKING_URI"}
+
+
+def _stores_from_env(data: dict[str, Any]) -> dict[str, Any]:
+    """`storage` / `tracking_uri` from GAN_BENCH_STORAGE / GAN_BENCH_TRACKING_URI where the
+    suite file leaves them out (the file wins; `--set` wins over both)."""
+    found = {key: os.environ[env] for key, env in STORE_ENV.items()
+             if os.environ.get(env) and data.get(key) is None}
+    return {**data, **found} if found else data
 
 
 def _text_problems(node: object, loc: tuple[Any, ...] = ()) -> list[str]:

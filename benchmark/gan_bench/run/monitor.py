@@ -8,6 +8,7 @@ history), never from the monitor.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["Scorer", "TrialMonitor", "sample_picture", "Pruner", "TAKEN", "GRID_N", "HEARTBEAT_S"]
 
 GRID_N = 64
-HEARTBEAT_S = 30  # MLflow run heartbeat while training (tracking.close_orphans allows 600 s)
+# MLflow run heartbeat while training (tracking.close_orphans allows GAN_BENCH_RUN_STALE_S)
+HEARTBEAT_S = float(os.environ.get("GAN_BENCH_RUN_HEARTBEAT_S", "30"))
 
 # pruner(value) -> True when the trial should stop; raises TrialTaken when another worker
 # ended it (study.GanStudy.report bound to the trial's ticket)

@@ -18,7 +18,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 
@@ -114,9 +114,10 @@ class Runner:
     and start the suite's ETA from it; without it the ETA starts once a trial has finished.
     """
 
-    def __init__(self, suite: Suite, *, worker: int = 0, progress: Progress_ | None = None,
-                 estimate: bool = False, command: str = "") -> None:
-        self.suite, self.worker = suite, worker
+    def __init__(self, suite: Suite, *, worker: int | Literal["auto"] = 0,
+                 progress: Progress_ | None = None, estimate: bool = False,
+                 command: str = "") -> None:
+        self.suite, self._worker = suite, worker
         self.command = command or f"Runner({suite.name!r}) from Python"  # recorded; reports print it
         self.progress = progress or Progress_()
         self.out = Path(suite.resolved_output_dir())
@@ -144,6 +145,7 @@ class Runner:
         # the record the search optimises: metrics.objective_record, else the headline
         self.objective_key = self.evaluator.objective_key(self.objective, s.metrics.objective_record)
         self.direction = "maximize" if self.evaluator.higher_is_better(self.objective_key) else "minimize"
+        self.worker = self._worker_index()
         self.git_sha = git_sha()
         self.hardware = describe_hardware(self.device)
         metrics = list(dict.fromkeys([self.objective, *s.metrics.curves]))
@@ -168,6 +170,17 @@ class Runner:
         closed = self.tracker.close_orphans()
         if closed:
             self.progress.message(f"marked {closed} MLflow run(s) of dead processes FAILED (orphaned)")
+
+    def _worker_index(self) -> int:
+        """`worker`, or for "auto" the next index no other worker of this suite holds in the
+        Optuna storage (each index offsets the sampler seeds: no two workers in step)."""
+        if self._worker != "auto":
+            return self._worker
+        from gan_bench.study import claim_worker_index  # deferred: imports optuna
+
+        index = claim_worker_index(self.storage_url, self.suite.name)
+        self.progress.message(f"worker index {index} (--worker auto)")
+        return index
 
     def _check_store_files(self) -> None:
         """Refuse a local store that is an empty (0-byte) file while the other store holds runs:
@@ -337,7 +350,13 @@ class Runner:
             self.summary.write(gan, study, parent)
         finally:
             self.tracker.finish_parent(parent_id, status)
-        return self._gan_outcome(gan, study)
+        # a worker killed while this GAN ran left its trial's run RUNNING: end it FAILED. After
+        # finish_parent: the GAN's parent, shared by the workers, may have been made by the
+        # dead one, and is not an orphan while this worker finishes it.
+        self.tracker.close_orphans()
+        done = self._gan_outcome(gan, study)
+        study.close()  # N workers x GANs of a suite must not keep a pool each
+        return done
 
     def _log_inputs(self, run: RunHandle) -> None:
         if not run.ended:
