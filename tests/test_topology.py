@@ -24,11 +24,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_bad_inputs import PG, _postgres  # the one PostgreSQL probe of the tests
 from topology_checks import check, wait_running, wait_running_run
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PG = "postgresql+psycopg2://root@127.0.0.1:5432"
 USER, PASSWORD = "gan-bench", "topology-test-password"  # a test secret, never a default
 
 # What each service runs and reads here, which docker/compose.yaml must match
@@ -48,21 +48,7 @@ TOPOLOGY = {
 }
 
 
-def _postgres_problem() -> str | None:
-    import sqlalchemy
-
-    try:
-        engine = sqlalchemy.create_engine(f"{PG}/postgres", connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no server to test against
-        return f"no PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__})"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_postgres_problem() is not None,
-                                reason=str(_postgres_problem()))
+pytestmark = pytest.mark.skipif(_postgres() is not None, reason=str(_postgres()))
 
 
 def _free_port() -> int:

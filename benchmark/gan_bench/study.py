@@ -438,9 +438,7 @@ def claim_worker_index(storage_url: str, scope: str) -> int:
     good: `--worker auto` for workers started alike (docker compose --scale, a cluster without
     an array index). The index offsets the sampler seed, so no two workers share a sampler
     stream; indexes of workers that ended are not reused (only distinct seeds matter)."""
-    engine = sa.create_engine(storage_url, poolclass=sa.pool.NullPool,
-                              **{k: v for k, v in _engine_kwargs(storage_url).items()
-                                 if k == "connect_args"})
+    engine = sa.create_engine(storage_url, **_oneshot_engine_kwargs(storage_url))
     try:
         table = _claims_table(engine)
         prefix = f"{scope}/worker#"
@@ -486,6 +484,12 @@ def _claims_table(engine: sa.engine.Engine) -> sa.Table:
 SERVER_POOL = {"pool_size": 1, "max_overflow": 2, "pool_recycle": 300}
 
 
+def _oneshot_engine_kwargs(url: str) -> dict[str, Any]:
+    """For a short read or claim: no pool (the connection closes when done), sqlite's wait."""
+    return {"poolclass": sa.pool.NullPool,
+            **{k: v for k, v in _engine_kwargs(url).items() if k == "connect_args"}}
+
+
 def _engine_kwargs(url: str) -> dict[str, Any]:
     # sqlite: wait for the other writer instead of failing at once ("database is locked")
     if url.startswith("sqlite"):
@@ -500,9 +504,8 @@ def _study_or_none(storage_url: str, name: str) -> Iterator[optuna.Study | None]
     """The study `name` for reading (None when there is none); its connections are closed on
     exit (a reader holds none afterwards: N workers read every study at start)."""
     with _quiet():
-        storage = optuna.storages.RDBStorage(storage_url, engine_kwargs={
-            **{k: v for k, v in _engine_kwargs(storage_url).items() if k == "connect_args"},
-            "poolclass": sa.pool.NullPool})
+        storage = optuna.storages.RDBStorage(storage_url,
+                                             engine_kwargs=_oneshot_engine_kwargs(storage_url))
     try:
         try:
             study: optuna.Study | None = optuna.load_study(study_name=name, storage=storage)
