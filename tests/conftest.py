@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+# Reports skip the papers' checks (report/checks.py: ~1 min per GAN); tests/test_checks.py turns
+# them on where it tests them. Subprocesses (the CLI tests) inherit this.
+os.environ.setdefault("GAN_BENCH_CHECKS", "off")
 
 # Tiny nets run faster on one thread than on two on a 2-core machine (thread-pool overhead).
 torch.set_num_threads(1)

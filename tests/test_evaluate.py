@@ -74,7 +74,8 @@ def _ring_points(n: int = 2500, seed: int = 1, name: str = "ring8") -> torch.Ten
 
 # ----------------------------------------------------------------------------- contract
 
-SMALL = {"kid": {"subsets": 5, "subset_size": 20}, "modes": {"n_samples": 40}}
+SMALL = {"kid": {"subsets": 5, "subset_size": 20}, "modes": {"n_samples": 40},
+         "data_copying": {"k": 2, "min_per_cell": 5}}
 # metric -> (dataset, request) cases; every registered metric needs at least one
 CASES = {
     "fid": [("mnist", "fid@random_tiny"), ("ring8", "fid")],
@@ -87,11 +88,13 @@ CASES = {
     "density_coverage": [("stacked_mnist", "density_coverage")],
     "prdc": [("mnist", "prdc"), ("ring8", "prdc@identity")],
     "modes": [("mnist", "modes"), ("stacked_mnist", "modes"), ("ring8", "modes")],
+    "data_copying": [("mnist", "data_copying@random_tiny"), ("ring8", "data_copying")],
 }
 DIRECTIONS = {"fid": False, "fid_inception": False, "fid_mnist": False, "fid_points": False,
               "is_mnist": True, "kid": False, "precision": True, "recall": True, "density": True,
               "coverage": True, "classes_covered": True, "confident_share": True, "modes_covered": True,
-              "modes_captured": True, "kl_to_uniform": False, "high_quality_share": True}
+              "modes_captured": True, "kl_to_uniform": False, "high_quality_share": True,
+              "data_copying": True}
 
 
 def _fake_for(dataset: str, n: int = 40) -> torch.Tensor:

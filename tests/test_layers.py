@@ -21,6 +21,8 @@ LAYERS: list[tuple[str, ...]] = [
     # metrics on samples; training (a trainer samples with the extractors' precision rule)
     ("metrics",),
     ("train",),
+    # checks of trained models against the papers' claims (latent space, theory)
+    ("analysis",),
     # a suite: its schema and what it asks of one trial
     ("config", "presets", "plugins"),
     ("plan", "ladder"),

@@ -17,7 +17,7 @@ import gan_bench.models as models
 from gan_bench.errors import UnknownNameError
 from gan_bench.models import Architecture, ArchOptions, Discriminator, Generator, build_models
 from gan_bench.models.base import ModelConfigError, data_kind
-from gan_bench.models.options import MinibatchStd, pack_input
+from gan_bench.models.options import MinibatchDiscrimination, MinibatchStd, pack_input
 from gan_bench.registry import ARCHITECTURES, load_builtins
 
 load_builtins()
@@ -30,6 +30,7 @@ IDS = [f"{name}-{'x'.join(map(str, shape))}" for name, shape in CASES]
 OPTIONS = {
     "spectral_norm": {"spectral_norm": True},
     "minibatch_std": {"minibatch_std": True},
+    "minibatch_disc": {"minibatch_disc": True},
     "pack2": {"pack": 2},
     "conditional": {"conditional": True},
 }
@@ -163,6 +164,14 @@ def test_each_option_builds_and_runs(name, shape, option):
         assert torch.linalg.vector_norm(d.head.weight).item() == pytest.approx(1.0, rel=1e-4)
     if option == "minibatch_std":
         assert any(isinstance(m, MinibatchStd) for m in d.modules())
+    if option == "minibatch_disc":  # Salimans' defaults, and D's logit reads the whole batch
+        mbd = [m for m in d.modules() if isinstance(m, MinibatchDiscrimination)]
+        assert len(mbd) == 1 and (mbd[0].kernels, mbd[0].kernel_dim) == (100, 5)
+        d.eval()
+        x2 = x.clone()
+        x2[-1] = -x2[-1]
+        changed = (d(x2)[:-1] - d(x)[:-1]).abs().max().item()
+        assert changed > 0  # another sample of the batch moved the others' logits
 
 
 @pytest.mark.parametrize("name,shape", CASES, ids=IDS)
@@ -199,15 +208,19 @@ def test_discriminator_rejects_wrong_sample_shape():
 
 # ---------------------------------------------------------------- one D step, one G step
 
-@pytest.mark.parametrize("combo", ["plain", "sn+mbstd+pack2"])
+COMBOS = {"plain": {}, "sn+mbstd+pack2": {"spectral_norm": True, "minibatch_std": True, "pack": 2},
+          "sn+mbdisc+pack2": {"spectral_norm": True, "minibatch_disc": True, "pack": 2}}
+
+
+@pytest.mark.parametrize("combo", list(COMBOS))
 @pytest.mark.parametrize("name,shape", CASES, ids=IDS)
 def test_one_d_step_and_one_g_step(name, shape, combo):
-    options = {} if combo == "plain" else {"spectral_norm": True, "minibatch_std": True,
-                                           "pack": 2}
+    options = COMBOS[combo]
     torch.manual_seed(0)
     g, d = tiny(name, shape, **options)
-    opt_d = torch.optim.SGD(d.parameters(), lr=0.1)
-    opt_g = torch.optim.SGD(g.parameters(), lr=0.1)
+    lr = 0.1
+    opt_d = torch.optim.SGD(d.parameters(), lr=lr)
+    opt_g = torch.optim.SGD(g.parameters(), lr=lr)
     bce = F.binary_cross_entropy_with_logits
 
     g_before, d_before = snapshot(g), snapshot(d)
@@ -307,6 +320,25 @@ def test_minibatch_std_known_values():
     assert out.shape == (6, 3, 3, 3)
     torch.testing.assert_close(out[:, 2], torch.full((6, 3, 3), math.sqrt(8 / 3)))
     assert torch.isfinite(MinibatchStd()(torch.ones(1, 5))).all()  # one sample: sqrt(eps)
+
+
+def test_minibatch_discrimination_known_values():
+    # T = identity-like: feature a of a sample is kernel a's first coordinate, the rest 0. Three
+    # samples with scalar features 0, 1, 3: o_i = mean_{j != i} exp(-|f_i - f_j|) per kernel.
+    mbd = MinibatchDiscrimination(1, kernels=2, kernel_dim=2)
+    with torch.no_grad():
+        mbd.T.copy_(torch.tensor([[1.0, 0.0, 2.0, 0.0]]))  # kernel 0: f, kernel 1: 2 f
+    f = torch.tensor([[0.0], [1.0], [3.0]])
+    out = mbd(f)
+    e = math.exp
+    want0 = [(e(-1) + e(-3)) / 2, (e(-1) + e(-2)) / 2, (e(-3) + e(-2)) / 2]
+    want1 = [(e(-2) + e(-6)) / 2, (e(-2) + e(-4)) / 2, (e(-6) + e(-4)) / 2]
+    torch.testing.assert_close(out, torch.tensor([[0.0, want0[0], want1[0]], [1.0, want0[1], want1[1]],
+                                                  [3.0, want0[2], want1[2]]]))
+    # a collapsed batch (identical samples) gets the largest possible o = 1 per kernel
+    same = MinibatchDiscrimination(4)(torch.ones(5, 4))
+    torch.testing.assert_close(same[:, 4:], torch.full((5, 100), 1.0))
+    assert MinibatchDiscrimination(4)(torch.ones(1, 4))[:, 4:].abs().max() == 0  # no other sample
 
 
 # ---------------------------------------------------------------- DCGAN guidelines

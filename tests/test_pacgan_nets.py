@@ -139,8 +139,10 @@ def test_pacgan_d_takes_packs_of_concatenated_points(pack):
 
 @pytest.mark.parametrize("options", [{}, {"spectral_norm": True}, {"minibatch_std": True},
                                      {"pack": 2}, {"conditional": True}, {"batch_norm_g": False},
-                                     {"spectral_norm": True, "minibatch_std": True, "pack": 2}],
-                         ids=["plain", "sn", "mbstd", "pack2", "conditional", "no_bn_g", "sn+mbstd+pack2"])
+                                     {"spectral_norm": True, "minibatch_std": True, "pack": 2},
+                                     {"minibatch_disc": True, "pack": 2}],
+                         ids=["plain", "sn", "mbstd", "pack2", "conditional", "no_bn_g", "sn+mbstd+pack2",
+                              "mbdisc+pack2"])
 def test_pacgan_options_build_run_and_train_one_step(options):
     torch.manual_seed(0)
     g, d = pacgan("tiny", **options)

@@ -16,7 +16,9 @@ Two tests, because float32 GAN training amplifies rounding:
   to rtol 1e-3 (observed 1.3e-4), gradient norms to 1e-2 (observed 1.8e-3, infogan, beta1 = 0,
   k = 3); parameters to 1e-3 of the distance training moved them (observed 1e-7..2e-4), except
   infogan's trial with beta1 = 0 and k = 3 (observed 0.12 after 3 iterations; exact in float64),
-  for which the float32 check is on the logs only.
+  for which the float32 check is on the logs only. Minibatch discrimination (exp of L1 distances
+  summed over every pair of the batch) observed 1.3e-3 on toy_mlp (beta1 0.5, k 1; exact in
+  float64): compared at 3e-3.
 """
 
 import pytest
@@ -64,19 +66,20 @@ def assert_logs_close(solo, packed):
                                        rtol=rtol, atol=LOG_ATOL, msg=lambda m: f"{key}: {m}")
 
 
-def assert_states_close(init, solo, packed, skip=()):
+def assert_states_close(init, solo, packed, skip=(), tol=DISPLACEMENT_TOL):
     for name, value in solo.items():
         if not value.is_floating_point() or any(s in name for s in skip):
             assert torch.equal(value, packed[name]) or any(s in name for s in skip), name
             continue
         moved = (value - init[name]).norm()
-        assert float((packed[name] - value).norm()) <= DISPLACEMENT_TOL * float(moved) + 1e-12, name
+        assert float((packed[name] - value).norm()) <= tol * float(moved) + 1e-12, name
 
 
 CASES = [  # arch, loss, penalty, options, data, iterations, names not compared
     ("toy_mlp", "non_saturating", "none", {}, tiny_points, 6, ()),
     ("toy_mlp", "relativistic_average", "weight_clip", {}, tiny_points, 4, ()),
     ("mlp", "hinge", "none", {"minibatch_std": True, "pack": 2}, lambda: tiny_images(64), 6, ()),
+    ("toy_mlp", "non_saturating", "none", {"minibatch_disc": True}, tiny_points, 4, ()),
     ("dcgan", "least_squares", "none", {}, lambda: tiny_images(64), 3, ()),
     ("infogan", "non_saturating", "none", {}, lambda: tiny_images(64), 3, (".bias", "running_mean")),
 ]
@@ -102,7 +105,8 @@ def test_each_packed_trial_trains_as_it_would_alone(arch, loss, penalty, options
         assert_logs_close(solo_rec.logs, recs[i].logs)
         if (arch, i) not in FLOAT32_STATES_NOT_COMPARED:
             assert_states_close(init, states(solo.G.state_dict(), solo.D.state_dict()),
-                                states(pack.trials[i].state("G"), pack.trials[i].state("D")), skip)
+                                states(pack.trials[i].state("G"), pack.trials[i].state("D")), skip,
+                                tol=3e-3 if options.get("minibatch_disc") else DISPLACEMENT_TOL)
         # evaluation samples come from the trial's own G in eval mode, like Trainer.generate
         torch.testing.assert_close(pack.trials[i].generate(6, seed=4).float(),
                                    solo.generate(6, seed=4).float(), rtol=0, atol=1.0)

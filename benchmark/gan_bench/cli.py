@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -380,12 +381,63 @@ def report_cmd(
     print(f"report: {write_report(source, out_dir, fmt, test)}")
 
 
+@app.command("schema")
+def schema_cmd(
+    out: str | None = typer.Option(None, "--out", help="Write the JSON Schema here (e.g. suites/suite.schema.json) instead of printing it."),
+) -> None:
+    """JSON Schema of suite files, for editors: suites start with `# yaml-language-server: $schema=suite.schema.json`."""
+    from gan_bench.config.json_schema import schema_text
+
+    text = schema_text()
+    if out is None:
+        print(text, end="")
+        return
+    Path(out).write_text(text)
+    print(f"written: {out}")
+
+
+@app.command("theory")
+def theory_cmd(
+    target: str = typer.Argument(..., help="A finalist checkpoint (runs/<suite>/mlartifacts/.../checkpoint/<run>_G.pt), a suite YAML or a run output dir (each GAN's best finalist)."),
+    out_dir: str = typer.Option("theory", "--out", help="Folder for the figures (PNG) and checks.md."),
+    seed: int = typer.Option(2024, "--seed", help="Seed of z and of the D trained alone (2024: the evaluation seed)."),
+    budget: float = typer.Option(60.0, "--budget", min=1.0, help="Seconds of D training per checkpoint (D* and the gradient sweeps; ~1 min on a CPU)."),
+) -> None:
+    """Goodfellow 2014's claims on trained GANs: D vs the optimal D* (2-D mixtures), V vs -log 4, G's gradient under the minimax and the non-saturating loss."""
+    from gan_bench.report import checks
+
+    path = Path(target)
+    if path.is_file() and path.suffix == ".pt":
+        results = [(path.name, checks.checkpoint_checks(path, seed, budget))]
+    elif path.exists():  # each GAN's best finalist, as the report checks it (and logs it)
+        from gan_bench.report import collect
+
+        os.environ[checks.ENV] = "on"
+        results = [(g.name, g.checks) for g in collect(target).gans if g.checks is not None]
+    else:
+        raise UserInputError(f"{target}: no such checkpoint, suite file or run directory")
+    if not results:
+        raise UserInputError(f"{target}: no finalist checkpoint to check (run the suite first)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    for name, record in results:
+        lines += [f"## {name}", "", *(line.replace("figures/", "") for line in record.lines), ""]
+        for fig, png in record.figures:
+            (out / fig).write_bytes(png)
+        took = ", ".join(f"{k} {v:g} s" for k, v in record.seconds)
+        print(f"{name}: checked{f' ({took})' if took else ''}")
+    (out / "checks.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    print(f"written: {out / 'checks.md'} and {sum(len(r.figures) for _, r in results)} figure(s) in {out}")
+
+
 @app.command("ui")
 def ui_cmd(
     source: str = typer.Argument(..., help="Suite YAML (e.g. suites/quickstart.yaml) or a run output dir (e.g. runs/quickstart), also a moved or unpacked copy."),
     port: int = typer.Option(5000, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (127.0.0.1: this machine only)."),
-    screenshots: str | None = typer.Option(None, "--screenshots", help="Save the README's UI screenshots into this folder (headless chromium, Playwright from the dev extra), then stop."),
+    screenshots: str | None = typer.Option(None, "--screenshots", help="Save the UI screenshots of docs/ui.md into this folder (headless chromium, Playwright from the dev extra), then stop."),
 ) -> None:
     """Start the MLflow UI on a suite's store (job execution off) and print the URL of its experiment."""
     from gan_bench.report.collect import resolve_source

@@ -111,6 +111,10 @@ def _option_problems(dataset: DatasetSpec) -> list[str]:
             for key, message in source.option_problems(dataset.options)]
 
 
+# metrics whose target is a value in the middle, not an end of the scale: never an objective
+DIAGNOSTICS = {"data_copying": "near 0 is the target; negative is copying, positive underfitting"}
+
+
 def _metric_problems(suite: Suite) -> list[str]:
     """Each metric is computable on the dataset and gets the samples it needs: the runner would
     find out only at the first evaluation, after a trial's training (or after the search, for
@@ -125,6 +129,9 @@ def _metric_problems(suite: Suite) -> list[str]:
     requests += [(f"metrics.curves[{i}]", name, ("n_fake_search", "n_fake"))
                  for i, name in enumerate(m.curves)]
     problems = []
+    if m.objective.partition("@")[0] in DIAGNOSTICS:
+        problems.append(f"metrics.objective: {m.objective} is a diagnostic ({DIAGNOSTICS[m.objective.partition('@')[0]]}), "
+                        "not a score to search on: put it under metrics.final")
     for path, request, counts in requests:
         try:
             ev = Evaluator(ds.name, real_split=ds.eval_split, metrics=[request], n_real=m.n_real,

@@ -2,8 +2,9 @@
 
 Thin wrappers from metric cores (fid.py, inception_score.py, kid.py, prdc.py, mode_coverage.py)
 to the `Metric` interface (metrics/metric.py): fid, fid_inception, fid_mnist, fid_points,
-is_mnist, inception_score (unavailable), kid, precision_recall, density_coverage, prdc and
-modes. The table of entries and defaults is in metrics/evaluator.py's docstring.
+is_mnist, inception_score (unavailable), kid, precision_recall, density_coverage, prdc, modes
+and data_copying (its class lives with its core in data_copying.py). The table of entries and
+defaults is in metrics/evaluator.py's docstring.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor
 
 from gan_bench.errors import UserInputError
+from gan_bench.metrics.data_copying import DataCopying
 from gan_bench.metrics.fid import FID_METHODS, frechet_distance, gaussian_stats
 from gan_bench.metrics.inception_score import inception_score_from_logits
 from gan_bench.metrics.kid import kid, kid_subset_size
@@ -297,6 +299,7 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
                      {"k_pr": 3, "k_dc": 5}, ("precision", "recall", "density", "coverage"),
                      "coverage", _prdc),
     Modes(),
+    DataCopying(),
 )
 
 for _metric in BUILTIN_METRICS:

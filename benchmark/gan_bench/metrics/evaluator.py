@@ -41,11 +41,18 @@ modes  mnist      classes_covered (higher),             mnist_classifier        
        _mnist     kl_to_uniform (lower)                 argmax per channel      (VEEGAN, PacGAN)
        ring8,     modes_captured (higher),              identity                n_samples=2500,
        grid25     high_quality_share (higher)                                   HQ < 3 sigma
+data_copying      data_copying: C_T of Meehan et al.    NAME@EXTRACTOR, else    k=50 cells,
+                  2020 (<< 0 copying, ~0 the target,    the domain's; also      min_per_cell=20,
+                  > 0 underfitting; "higher" only       features of the train   n_train=None
+                  orders copying: never optimise it)    split (reference T)     (whole split)
 
 Sample counts: fid, kid, prdc and is_mnist score every fake given (FID is biased upwards at
 small N: compare only FIDs with equal n_fake and n_real, both recorded; FID refuses fewer than
 FID_MIN_N = 10 fakes or reals and warns when a side has no more samples than feature dimensions,
 where its covariance is singular); modes scores the first n_samples fakes and refuses fewer.
+data_copying also takes the train split's first n_train samples (None: all) as its reference
+set, through the same real-feature cache (split "train"); its reals must be held out, so it
+refuses real_split "train".
 Defaults are overridden per metric with Evaluator(params={"kid": {"subset_size": 100}}) or
 `gan-bench score --param kid.subset_size=100`; unknown parameter names fail, and so do
 parameters of a metric that was not requested.
@@ -174,6 +181,7 @@ class Evaluator:
         if not self.metrics:
             raise UserInputError("no metrics requested (see `gan-bench list metrics`)")
         self._plans: dict[str, Plan] = {}
+        self._train_subsets: dict[int | None, _RealSubset] = {}
         plans = self._plans_for(self.metrics)
         self._check_keys(plans)
         unused = sorted(set(self.params) - {plan.metric.name for plan in plans})
@@ -257,9 +265,13 @@ class Evaluator:
         for request in requests:
             if request not in self._plans:
                 name, extractor = parse_request(request)
-                self._plans[request] = METRICS.get(name).plan(
-                    request, self.data, extractor, self.params.get(name, {}), self.n_real,
-                    self.seed)
+                plan = METRICS.get(name).plan(request, self.data, extractor,
+                                              self.params.get(name, {}), self.n_real, self.seed)
+                if plan.metric.needs_train and self.real_split == "train":
+                    raise UserInputError(f"{request} compares generated samples with held-out "
+                                         "reals and the training set: it needs real_split "
+                                         "'test', not 'train'")
+                self._plans[request] = plan
             out.append(self._plans[request])
         return out
 
@@ -340,15 +352,47 @@ class Evaluator:
 
     def real_features(self, extractor: str) -> RealFeatures:
         """Real features for `extractor` (a FEATURE_EXTRACTORS name or "identity"), cached."""
-        real, proto = self._real, self._extractor_protocol(extractor)
+        return self._cached_features(self.real_split, self._real, extractor)
+
+    def train_samples(self, n_train: int | None = None) -> Tensor:
+        """The train split's first n_train samples (None: all of it), on the CPU: the reference
+        set of metrics with `needs_train` (data_copying), e.g. for a nearest-neighbour grid."""
+        return self._train_subset(n_train).data
+
+    def train_features(self, extractor: str, n_train: int | None = None) -> RealFeatures:
+        """Features of `train_samples(n_train)` for `extractor`, cached like the reals (the same
+        key fields, split "train"; the first n_train samples, so no subset seed)."""
+        return self._cached_features("train", self._train_subset(n_train), extractor)
+
+    def _train_subset(self, n_train: int | None) -> _RealSubset:
+        if n_train not in self._train_subsets:
+            ds = self._dataset if self.real_split == "train" else self._train_dataset
+            if n_train is not None and n_train > len(ds):
+                raise UserInputError(f"n_train={n_train} but {self.dataset}/train has only "
+                                     f"{len(ds)} samples")
+            # the first n_train, as a suite's dataset.subset trains on the first N: with equal
+            # numbers the reference set is exactly what the GAN was fitted on
+            data = ds.data.cpu()[:n_train]
+            self._train_subsets[n_train] = _RealSubset(data, None, sha256_array(data.numpy()))
+        return self._train_subsets[n_train]
+
+    @cached_property
+    def _train_dataset(self) -> ArrayDataset:
+        """The whole train split, loaded on first use (metrics with `needs_train`)."""
+        from gan_bench.data import load_dataset
+
+        return load_dataset(self.dataset, "train", **self.dataset_options)
+
+    def _cached_features(self, split: str, subset: _RealSubset, extractor: str) -> RealFeatures:
+        proto = self._extractor_protocol(extractor)
         key = feature_key({"dataset": self.dataset, "options": self._options_key(),
-                           "split": self.real_split, "n_real": len(real.data),
-                           "subset_seed": real.subset_seed, "data_sha256": real.sha256},
+                           "split": split, "n_real": len(subset.data),
+                           "subset_seed": subset.subset_seed, "data_sha256": subset.sha256},
                           proto, self.device.type)
         if extractor == IDENTITY:
-            return cached_real_features(key, lambda: real.data.numpy(), disk=False)
+            return cached_real_features(key, lambda: subset.data.numpy(), disk=False)
         return cached_real_features(key, lambda: features.extract(
-            self._extractor(extractor), real.data, batch_size=self.batch_size).numpy())
+            self._extractor(extractor), subset.data, batch_size=self.batch_size).numpy())
 
     def _options_key(self) -> dict[str, Any]:
         return {k: v for k, v in sorted(self.dataset_options.items()) if k not in _NOT_DATA}
@@ -358,11 +402,13 @@ class Evaluator:
         if plan.n_use is not None:
             fake_out = fake_out[:plan.n_use]
         real = self.real_features(plan.extractor) if plan.needs_real else None
+        train = (self.train_features(plan.extractor, plan.params.get("n_train"))
+                 if plan.metric.needs_train else None)
         if real is not None and len(real) < plan.min_real:
             raise UserInputError(f"{plan.request} needs at least {plan.min_real} real samples; "
                                  f"{self.dataset}/{self.real_split} gave {len(real)}")
         values, used = plan.metric.compute(
-            plan, Inputs(fake_out, real, lambda: self._dataset.meta, self.device))
+            plan, Inputs(fake_out, real, lambda: self._dataset.meta, self.device, train))
         proto = self._extractor_protocol(plan.extractor)
         data_params = {"dataset": self.dataset, **({"dataset_options": self._options_key()}
                                                    if self._options_key() else {})}

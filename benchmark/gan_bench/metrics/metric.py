@@ -98,12 +98,14 @@ class Plan:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What `Metric.compute` gets: extractor outputs of the fakes and, if needed, the reals."""
+    """What `Metric.compute` gets: extractor outputs of the fakes and, if needed, the reals
+    (the Evaluator's real split) and the train split's features (`Metric.needs_train`)."""
 
     fake: np.ndarray  # plan.kind output on the fakes: (N, D), (N, K) or (N, 3, 10)
     real: RealFeatures | None  # cached real features (None when the metric uses no reals)
     dataset_meta: Callable[[], dict[str, Any]] = field(default=dict)  # e.g. mixture centres
     device: str | torch.device = "cpu"  # where k-NN distances run
+    train: RealFeatures | None = None  # cached train-split features (metrics with needs_train)
 
 
 def parse_request(request: str) -> tuple[str, str | None]:
@@ -174,6 +176,7 @@ class Metric:
     available = True
     reason = ""  # why it is unavailable
     needs_real = True
+    needs_train = False  # also takes features of the train split (data_copying's reference set)
     extractor: str | None = None  # fixed extractor; None: `name@extractor`, default the domain's
     kind = "features"
     defaults: dict[str, Any] = {}

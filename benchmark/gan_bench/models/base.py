@@ -47,6 +47,7 @@ class ArchOptions:
 
     spectral_norm: bool = False  # off: SN (Miyato 2018) on every D weight layer is a remedy to test
     minibatch_std: bool = False  # off: Karras 2018 minibatch stddev feature is a remedy under test
+    minibatch_disc: bool = False  # off: Salimans 2016 minibatch discrimination (B 100, C 5) in D's head
     pack: int = 1  # 1: no packing; PacGAN (Lin 2018) D sees `pack` samples, gives N // pack logits
     conditional: bool = False  # off: the suite compares unconditional GANs; AC-GAN is opt-in
     n_classes: int = 10  # 10: MNIST, Fashion-MNIST and CIFAR-10 all have ten classes
@@ -57,7 +58,7 @@ class ArchOptions:
     nets: str = "default"  # "default": the family's own nets; others (toy_mlp "pacgan") are a paper's nets, per family
 
     def __post_init__(self) -> None:
-        for name in ("spectral_norm", "minibatch_std", "conditional"):
+        for name in ("spectral_norm", "minibatch_std", "minibatch_disc", "conditional"):
             if not isinstance(getattr(self, name), bool):
                 raise ModelConfigError(f"architecture option {name} must be true or false, "
                                        f"got {getattr(self, name)!r}")

@@ -19,7 +19,8 @@ every class after ~1,000 steps at lr 5e-4; the 8-channel tiny net is too narrow 
     D mirrors G: C -> w (no BN) -> 2w -> 4w -> 4x4 conv -> 1 logit (7->4 uses a 3x3 kernel).
 
 Options: spectral_norm on every D conv (and the AC-GAN head); minibatch_std adds one channel to
-D's last 4x4 map before the final conv; pack multiplies D's input channels; conditional adds
+D's last 4x4 map before the final conv; minibatch_disc (Salimans 2016) replaces the final conv
+by a Linear on [flattened 4x4 map, minibatch features] (the same map, B = 100 more inputs); pack multiplies D's input channels; conditional adds
 one-hot(y) to z and a Linear class head on D's last map (the only Linear in D);
 batch_norm_d=False removes D's BatchNorm (e.g. for WGAN-GP, whose critic should not batch-norm).
 """
@@ -37,7 +38,7 @@ from gan_bench.models.base import (
     register_architecture,
     require_batch_norm_g,
 )
-from gan_bench.models.options import MinibatchStd, init_normal_, spectral_norm_all_
+from gan_bench.models.options import MinibatchStd, init_normal_, logit_head, spectral_norm_all_
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "build_dcgan", "DCGAN", "WIDTHS"]
 
@@ -77,7 +78,7 @@ class DCGANDiscriminator(Discriminator):
 
     def __init__(self, in_shape: Sequence[int], *, width: int = 64, pack: int = 1,
                  n_classes: int | None = None, batch_norm: bool = True,
-                 minibatch_std: bool = False) -> None:
+                 minibatch_std: bool = False, minibatch_disc: bool = False) -> None:
         super().__init__(in_shape, pack=pack, n_classes=n_classes)
         c, side, _ = self.in_shape
         w = width
@@ -93,7 +94,8 @@ class DCGANDiscriminator(Discriminator):
             *([MinibatchStd()] if minibatch_std else []),
         )
         feat = 4 * w + int(minibatch_std)
-        self.head = nn.Conv2d(feat, 1, 4, 1, 0)  # 4x4 map -> one logit
+        # 4x4 map -> one logit; with minibatch discrimination a Linear on the flattened map
+        self.head = logit_head(feat * 16, True) if minibatch_disc else nn.Conv2d(feat, 1, 4, 1, 0)
         if n_classes is not None:
             self.aux_head = nn.Linear(feat * 16, n_classes)
 
@@ -114,7 +116,7 @@ def build_dcgan(shape: tuple[int, ...],
     d = init_normal_(DCGANDiscriminator(
         shape, width=width, pack=opts.pack, n_classes=n_classes,
         batch_norm=True if opts.batch_norm_d is None else opts.batch_norm_d,
-        minibatch_std=opts.minibatch_std))
+        minibatch_std=opts.minibatch_std, minibatch_disc=opts.minibatch_disc))
     if opts.spectral_norm:
         spectral_norm_all_(d)
     return g, d

@@ -23,7 +23,8 @@ Details kept from that code, because they change results or parameter counts:
 
 small divides every width by 4; tiny divides every width by 8: G fc 128 -> 16*7*7 -> 8 -> C; D 8 -> 16 -> fc 128.
 Options: spectral_norm on every D layer with a weight; minibatch_std adds one channel to the
-7x7x128 map before fc 1024; pack multiplies D's input channels; conditional adds one-hot(y) to z
+7x7x128 map before fc 1024; minibatch_disc (Salimans 2016) feeds [fc features, minibatch
+features] to the logit; pack multiplies D's input channels; conditional adds one-hot(y) to z
 and a Linear class head on D's 1024 features (AC-GAN). Shapes: (C, 28, 28) only.
 """
 
@@ -41,7 +42,7 @@ from gan_bench.models.base import (
     register_architecture,
     require_batch_norm_g,
 )
-from gan_bench.models.options import MinibatchStd, init_normal_, spectral_norm_all_
+from gan_bench.models.options import MinibatchStd, init_normal_, logit_head, spectral_norm_all_
 
 __all__ = ["InfoGANGenerator", "InfoGANDiscriminator", "build_infogan", "INFOGAN", "WIDTHS"]
 
@@ -87,7 +88,8 @@ class InfoGANDiscriminator(Discriminator):
 
     def __init__(self, in_shape: Sequence[int], *, fc: int = 1024, wide: int = 128,
                  narrow: int = 64, batch_norm: bool = True, pack: int = 1,
-                 n_classes: int | None = None, minibatch_std: bool = False) -> None:
+                 n_classes: int | None = None, minibatch_std: bool = False,
+                 minibatch_disc: bool = False) -> None:
         super().__init__(in_shape, pack=pack, n_classes=n_classes)
         c = self.in_shape[0]
         self.conv = nn.Sequential(
@@ -100,7 +102,7 @@ class InfoGANDiscriminator(Discriminator):
             nn.Linear((wide + int(minibatch_std)) * 49, fc),
             *([nn.BatchNorm1d(fc, **BN)] if batch_norm else []), nn.LeakyReLU(SLOPE),
         )
-        self.head = nn.Linear(fc, 1)
+        self.head = logit_head(fc, minibatch_disc)
         if n_classes is not None:
             self.aux_head = nn.Linear(fc, n_classes)
 
@@ -129,7 +131,8 @@ def build_infogan(shape: tuple[int, ...],
     d = InfoGANDiscriminator(
         shape, fc=fc, wide=wide, narrow=narrow,
         batch_norm=True if opts.batch_norm_d is None else opts.batch_norm_d,
-        pack=opts.pack, n_classes=n_classes, minibatch_std=opts.minibatch_std)
+        pack=opts.pack, n_classes=n_classes, minibatch_std=opts.minibatch_std,
+        minibatch_disc=opts.minibatch_disc)
     init_normal_(g, bn_std=0.0)
     init_normal_(d, bn_std=0.0)
     _truncated_conv_init_(d)

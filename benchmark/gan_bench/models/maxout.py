@@ -54,15 +54,16 @@ class MaxoutDiscriminator(MLPDiscriminator):
     Linear -> (N // pack,) logits: the mlp D with maxout units instead of Linear + LeakyReLU.
 
     minibatch_std appends Karras' statistic to the input of the last maxout layer (as in the mlp
+    D); minibatch_disc puts Salimans' minibatch discrimination before the logit (as in the mlp
     D); conditional adds a Linear class head on the last maxout features (AC-GAN).
     """
 
     def __init__(self, in_shape: Sequence[int], *, hidden: Sequence[int], pieces: int,
                  pack: int = 1, n_classes: int | None = None,
-                 minibatch_std: bool = False) -> None:
+                 minibatch_std: bool = False, minibatch_disc: bool = False) -> None:
         self.pieces = pieces  # read by _hidden_layer during MLPDiscriminator.__init__
         super().__init__(in_shape, hidden=hidden, pack=pack, n_classes=n_classes,
-                         minibatch_std=minibatch_std)
+                         minibatch_std=minibatch_std, minibatch_disc=minibatch_disc)
 
     def _hidden_layer(self, a: int, b: int) -> list[nn.Module]:
         return [Maxout(a, b, self.pieces)]

@@ -21,7 +21,8 @@ varies the objective rather than exotic units:
 - toy_mlp (2-D mixtures) shares these classes with batch_norm_g off by default.
 
 Options: spectral_norm on every D Linear (aux head included); minibatch_std appended to the
-input of D's last hidden layer; pack concatenates `pack` flattened samples; conditional adds
+input of D's last hidden layer; minibatch_disc (Salimans 2016) feeds [last hidden features,
+minibatch features] to the logit; pack concatenates `pack` flattened samples; conditional adds
 one-hot(y) to z and a Linear class head on D's last hidden features. batch_norm_d must be
 left unset or false (there is no BatchNorm in this D).
 
@@ -43,7 +44,7 @@ from gan_bench.models.base import (
     data_kind,
     register_architecture,
 )
-from gan_bench.models.options import MinibatchStd, spectral_norm_all_
+from gan_bench.models.options import MinibatchStd, logit_head, spectral_norm_all_
 
 __all__ = ["MLPGenerator", "MLPDiscriminator", "build_mlp_pair", "build_mlp", "MLP", "SIZES"]
 
@@ -84,7 +85,7 @@ class MLPDiscriminator(Discriminator):
 
     def __init__(self, in_shape: Sequence[int], *, hidden: Sequence[int], pack: int = 1,
                  n_classes: int | None = None, minibatch_std: bool = False,
-                 slope: float = 0.2) -> None:
+                 minibatch_disc: bool = False, slope: float = 0.2) -> None:
         super().__init__(in_shape, pack=pack, n_classes=n_classes)
         self.slope = slope
         dims = [pack * math.prod(self.in_shape), *hidden]
@@ -95,7 +96,7 @@ class MLPDiscriminator(Discriminator):
                 a += 1
             layers += self._hidden_layer(a, b)
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(dims[-1], 1)
+        self.head = logit_head(dims[-1], minibatch_disc)
         if n_classes is not None:
             self.aux_head = nn.Linear(dims[-1], n_classes)
 
@@ -121,7 +122,7 @@ def build_mlp_pair(shape: tuple[int, ...], opts: ArchOptions, *, arch: str,
                      squash=data_kind(shape) != "points",
                      batch_norm=default_bn_g if opts.batch_norm_g is None else opts.batch_norm_g)
     d = MLPDiscriminator(shape, hidden=d_hidden, pack=opts.pack, n_classes=n_classes,
-                         minibatch_std=opts.minibatch_std)
+                         minibatch_std=opts.minibatch_std, minibatch_disc=opts.minibatch_disc)
     if opts.spectral_norm:
         spectral_norm_all_(d)
     return g, d

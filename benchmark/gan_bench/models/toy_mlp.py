@@ -29,7 +29,7 @@ pacgan_task.py `create_model_brick`, identical for ring and grid):
 - small: G 200 units, D 100 units x 5 pieces; tiny: G 16, D 8 x 5 (CPU tests only).
 - Options: batch_norm_g: false drops G's BatchNorm (the hidden Linears then get zero biases; with
   the 0.02 init G's first layers then get gradients near 1e-8, so it hardly trains: an ablation,
-  not a baseline); pack, spectral_norm, minibatch_std and conditional act on the maxout D as on
+  not a baseline); pack, spectral_norm, minibatch_std, minibatch_disc and conditional act on the maxout D as on
   the mlp D.
 
 Where PacGAN's training differs from our Trainer (suite-level, not nets; see
@@ -76,7 +76,8 @@ def build_pacgan_nets(shape: tuple[int, ...],
                      bn_eps=PACGAN_BN_EPS, bn_momentum=PACGAN_BN_MOMENTUM)
     d = MaxoutDiscriminator(shape, hidden=(d_units,) * PACGAN_D_DEPTH, pieces=PACGAN_PIECES,
                             pack=opts.pack, n_classes=n_classes,
-                            minibatch_std=opts.minibatch_std)
+                            minibatch_std=opts.minibatch_std,
+                            minibatch_disc=opts.minibatch_disc)
     init_normal_(g, PACGAN_INIT_STD, bn_std=0.0)  # BatchNorm scale exactly 1, as Blocks
     init_normal_(d, PACGAN_INIT_STD)
     if opts.spectral_norm:

@@ -437,6 +437,7 @@ def _with_samples(ctx: _Context, gan: GanRecord, finals: list[dict[str, Any]]) -
     kind = _dataset_kind(ctx.suite.dataset.name)
     if ckpt is None or (kind != "points" and ctx.suite.dataset.name != "mnist"):
         return gan
+    gan = replace(gan, checks=_checks(ctx, run, ckpt, gan.name))
     key = "modes_captured" if kind == "points" else "classes_covered"
     n = int(fin.protocols.get(key, {}).get("n_fake") or samples.N_POINTS)
     note = f"{n} samples each, z seed {EVAL_SEED} as at evaluation"
@@ -444,6 +445,36 @@ def _with_samples(ctx: _Context, gan: GanRecord, finals: list[dict[str, Any]]) -
         pts = samples.mixture_points(ckpt, EVAL_SEED, n)
         return replace(gan, points=tuple(map(tuple, pts.round(5).tolist())), samples_note=note)
     return replace(gan, class_counts=tuple(samples.class_counts(ckpt, EVAL_SEED, n)), samples_note=note)
+
+
+def _checks(ctx: _Context, run: dict[str, Any], ckpt: Path, gan: str) -> Any:
+    """The best finalist's checks (report/checks.py): read from its run's checks/ artifacts, or
+    computed now and logged there (a store that cannot take them, e.g. a read-only copy, gets
+    a warning and the report still shows them). None when GAN_BENCH_CHECKS=off."""
+    from gan_bench.plan import EVAL_SEED
+    from gan_bench.report import checks
+    from gan_bench.tracking import RunHandle
+
+    if not checks.enabled():
+        return None
+    meta = ctx.arts.path(run, f"{checks.FOLDER}/checks.json")
+    record = checks.from_files(meta) if meta is not None else None
+    if record is not None:
+        return record
+    history = {k: ctx.tracker.metric_history(run["run_id"], k)
+               for k in ("train/value", "train/d_real", "train/d_fake")}
+    record = checks.compute(ckpt, gan, history, EVAL_SEED)
+    try:
+        root = ctx.arts._local(run)
+        if root is not None:  # this output dir's own artifacts (also a moved or copied one)
+            checks.to_files(record, root / checks.FOLDER)
+        else:
+            handle = RunHandle(ctx.tracker, run["run_id"])
+            checks.log_record(record, lambda path, folder: handle.log_artifact(path, folder))
+    except Exception as exc:  # noqa: BLE001 - the report does not need the store to take them
+        ctx.warnings.append(f"the checks of {gan}'s best finalist were not logged to its run "
+                            f"{run['run_id']} ({type(exc).__name__}); they are in this report")
+    return record
 
 
 def _dataset_kind(name: str) -> str:

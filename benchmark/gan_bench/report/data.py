@@ -57,6 +57,7 @@ class GanRecord:
     points: tuple[tuple[float, float], ...] | None = None  # best finalist's samples (mixtures)
     class_counts: tuple[int, ...] | None = None  # best finalist's class histogram (MNIST)
     samples_note: str = ""  # how points / class_counts were made, e.g. "2500 samples, seed 2024"
+    checks: Any = None  # report/checks.ChecksRecord of the best finalist (None: not made)
 
 
 @dataclass(frozen=True)

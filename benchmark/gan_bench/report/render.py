@@ -100,6 +100,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _arrow(data: ReportData, key: str) -> str:
+    if key.partition("@")[0] == "data_copying":  # a diagnostic: near 0 is the target
+        return f"{key} (0 = no copying)"
     if key not in data.directions:
         return key
     return f"{key} {'↑' if data.directions[key] else '↓'}"
@@ -280,5 +282,27 @@ def render(data: ReportData) -> tuple[str, dict[str, FigureSpec | bytes]]:
     lines += _ladder(data, first)
     lines += ["## What the search found", ""] + findings(data) + [""]
     figs, fig_lines = figure_specs(data)
+    lines += _checks_section(data, figs)
     lines += ["## Figures", ""] + fig_lines
     return "\n".join(lines).rstrip() + "\n", figs
+
+
+def _checks_section(data: ReportData, figs: dict[str, FigureSpec | bytes]) -> list[str]:
+    """Each GAN's best finalist checked against the papers (report/checks.py); its figures
+    join `figs`."""
+    checked = [g for g in data.gans if g.checks is not None]
+    if not checked:
+        return []
+    lines = ["## Checked against the papers", "",
+             "What the GAN papers claim, measured on each GAN's best finalist (its checkpoint, "
+             "seeds and protocols stated with each number): latent walks and arithmetic "
+             "(Radford et al. 2015), path length (Karras et al. 2019), nearest training samples "
+             "(Meehan et al. 2020), the optimal discriminator and the value of the game "
+             "(Goodfellow et al. 2014) and G's gradient as D wins (Goodfellow 2016).", ""]
+    for g in checked:
+        lines += [f"### {g.name}", ""]
+        lines += [line.replace("### ", "#### ", 1) if line.startswith("### ") else line
+                  for line in g.checks.lines]
+        lines.append("")
+        figs.update(dict(g.checks.figures))
+    return lines

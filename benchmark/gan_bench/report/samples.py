@@ -22,23 +22,14 @@ N_POINTS = 2500  # PacGAN scores 2,500 samples on the 2-D mixtures
 
 
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """(G in eval mode on the CPU, resolved config) from a finalist checkpoint `*_G.pt`."""
-    from gan_bench.models.base import build_models
-    from gan_bench.registry import DATASETS
+    """(G in eval mode on the CPU, resolved config) from a finalist checkpoint `*_G.pt`
+    (analysis/theory.load_checkpoint rebuilds the nets; a damaged file is one line)."""
+    from gan_bench.analysis.theory import load_checkpoint
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        config = ckpt["config"]
-        gan = config["gan"]
-        shape = DATASETS.get(config["data"]["dataset"]).shape
-        G, _ = build_models(gan["arch"], shape, **gan["arch_options"])
-        G.load_state_dict(ckpt["G"])
-    except UserInputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - truncated, zero-byte or foreign file: one line
-        raise UserInputError(f"{path}: not a readable generator checkpoint ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); restore it "
-                             "or delete its run") from None
+        G, _, config = load_checkpoint(path)
+    except UserInputError as exc:
+        raise UserInputError(f"{exc}; restore it or delete its run") from None
     return G.eval(), config
 
 

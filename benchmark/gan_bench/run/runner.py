@@ -660,7 +660,9 @@ class Runner:
         self._log_context(run, records)
         path = self.out / "checkpoints" / f"{run.run_id}_G.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"G": member.G.state_dict(), "config": member.resolved_config()}, path)
+        # D too: the theory checks compare D at the end of training with the optimal D*
+        torch.save({"G": member.G.state_dict(), "D": member.D.state_dict(),
+                    "config": member.resolved_config()}, path)
         # sha256 of what the report reads back: a damaged artifact is refused, never used
         run.set_tags({SHA_TAGS["metrics.json"]: metrics_sha, SHA_TAGS["checkpoint"]: sha256_file(path)})
         run.log_artifact(path, "checkpoint")

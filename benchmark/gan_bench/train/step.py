@@ -36,6 +36,7 @@ import torch.utils._pytree
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from gan_bench.losses import minimax
 from gan_bench.train import optim
 
 if TYPE_CHECKING:
@@ -176,10 +177,13 @@ class Steps:
         return total, logs
 
     def _d_outputs(self, r: Tensor, f: Tensor) -> dict[str, Tensor]:
-        """Mean D(x) and D(G(z)): probabilities when the loss gives them that meaning."""
-        if self.probabilistic:
-            r, f = torch.sigmoid(r), torch.sigmoid(f)
-        return {"d_real": r.mean(), "d_fake": f.mean()}
+        """Mean D(x) and D(G(z)): probabilities when the loss gives them that meaning; then also
+        the value of the game V(D, G) = E log D(x) + E log(1 - D(G(z))) on this batch
+        (Goodfellow 2014 eq. 1: -log 4 at the global optimum, Theorem 1), from the logits."""
+        if not self.probabilistic:
+            return {"d_real": r.mean(), "d_fake": f.mean()}
+        value = -minimax(r, f).d_loss  # V is minus the minimax D loss (its softplus form)
+        return {"d_real": torch.sigmoid(r).mean(), "d_fake": torch.sigmoid(f).mean(), "value": value}
 
     def g_objective(self, G: Forward, D: Forward, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         """G's loss against the current D, one trial; a relativistic loss also reads D on the
