@@ -1,6 +1,6 @@
 """benchmark/scripts/gpu_run.sh (issue 15): its CPU dry run goes through every step of the GPU run
 with tiny sizes, so the script cannot rot before a GPU runs it; perf_table.py turns the JSON into
-the README table; project_gpu_hours.py's arithmetic on known numbers."""
+the docs/gpu.md table; project_gpu_hours.py's arithmetic on known numbers."""
 
 from __future__ import annotations
 

@@ -480,7 +480,7 @@ def _claims_table(engine: sa.engine.Engine) -> sa.Table:
 # A worker's connections to a server database: one kept open for the main thread, up to two
 # more while a trial's heartbeat thread and the main thread talk at once (SQLAlchemy's default,
 # 5 kept + 10 overflow per engine, let 8 workers hold 42 connections of PostgreSQL's 100;
-# benchmark/scripts/pg_connections.py measures it, the README's "Scaling out" quotes it).
+# benchmark/scripts/pg_connections.py measures it, docs/scaling.md quotes it).
 SERVER_POOL = {"pool_size": 1, "max_overflow": 2, "pool_recycle": 300}
 
 

@@ -1,5 +1,5 @@
 """A headless-browser tour of a suite in the MLflow UI: the clicks a user makes to compare
-variants, as functions. `gan-bench ui SOURCE --screenshots DIR` saves the README's screenshots
+variants, as functions. `gan-bench ui SOURCE --screenshots DIR` saves the screenshots of docs/ui.md
 with them, and tests/test_ui_browser.py asserts what they show.
 
 Drives Debian's chromium (`/usr/bin/chromium`, or GAN_BENCH_CHROMIUM) through Playwright for
@@ -190,7 +190,7 @@ def open_run(page: Page, base_url: str, experiment_id: str, run_id: str, tab: st
 
 
 def screenshot_tour(url: str, out_dir: Path, parent: str, run_ids: dict[str, str]) -> list[Path]:
-    """The README's screenshots, in the order a user clicks: the summary table, a GAN
+    """The screenshots of docs/ui.md, in the order a user clicks: the summary table, a GAN
     expanded, the compare charts, the samples grid, a trial's grouped metrics, a parent's
     overview. `run_ids`: {"trial": id, "parent": id} of runs to open; returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)

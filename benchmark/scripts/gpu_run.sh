@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The one command to run on a GPU machine (issue 15): proves the CUDA paths and measures what the
-# README's Performance table needs, in at most 9 minutes, every step time-boxed.
+# Performance table (docs/gpu.md) needs, in at most 9 minutes, every step time-boxed.
 #
 #   bash benchmark/scripts/gpu_run.sh                # on a GPU machine, from the repo root
 #   bash benchmark/scripts/gpu_run.sh --dry-run      # the same steps, tiny, on a CPU (CI runs it)
-#   python3 benchmark/scripts/perf_table.py gpu_out  # then: the README table from the JSON
+#   python3 benchmark/scripts/perf_table.py gpu_out  # then: the docs/gpu.md table from the JSON
 #
 # Steps (each writes <step>.log, and its JSON, under $OUT; a step that fails or runs out of time
 # does not stop the later ones; summary.json, rewritten after every step, lists each step's

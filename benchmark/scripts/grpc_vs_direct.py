@@ -7,7 +7,7 @@ once with RDBStorage on PostgreSQL (gan-bench's pool: study.SERVER_POOL) and onc
 `optuna.storages.GrpcStorageProxy` to one `run_grpc_proxy_server` process on the same database.
 Prints one JSON line per mode: wall seconds, trials per second, peak connections to the
 database (pg_stat_activity, sampled every 0.1 s). Needs grpcio (not a gan-bench dependency:
-`pip install grpcio`); the README's "Scaling out" says what it measured and why gan-bench keeps
+`pip install grpcio`); docs/scaling.md says what it measured and why gan-bench keeps
 direct connections.
 """
 

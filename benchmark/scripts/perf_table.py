@@ -1,6 +1,6 @@
-"""The README's Performance table from the JSON that benchmark/scripts/gpu_run.sh leaves in $OUT.
+"""The Performance table of docs/gpu.md from the JSON that benchmark/scripts/gpu_run.sh leaves in $OUT.
 
-    python3 benchmark/scripts/perf_table.py gpu_out > /tmp/table.md   # then paste it in README.md
+    python3 benchmark/scripts/perf_table.py gpu_out > /tmp/table.md   # then paste it in docs/gpu.md
 
 Reads env.json (GPU model, driver, versions, date), perf_<arch>_p<P>.json (`gan-bench perf
 --json`), fid.json (measure_references.py rows), lucic.json, projection.json and summary.json;

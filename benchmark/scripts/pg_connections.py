@@ -8,7 +8,7 @@ directly (the topology without an MLflow server; behind a server, the server's o
 fixed whatever N is), runs the migrate step, starts N `gan-bench run SUITE --worker auto`
 processes, samples pg_stat_activity every 0.1 s until they exit, prints one JSON line:
 workers, peak and mean connections to each database, per worker, wall seconds.
-The README's "Scaling out" quotes it.
+docs/scaling.md quotes it.
 """
 
 from __future__ import annotations
