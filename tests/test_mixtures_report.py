@@ -8,8 +8,9 @@ from dataclasses import replace
 from scipy.stats import mannwhitneyu
 from test_report import synthetic
 
-from gan_bench.report import FinalistRecord, GanRecord, TrialRecord
+from gan_bench.report import FinalistRecord, GanRecord, TrialRecord, render
 from gan_bench.report.mixtures import mixtures_section, searched_section
+from gan_bench.report.publish import leaderboard_table
 
 RING = tuple((float(i), 0.0) for i in range(8))  # only the count matters here
 
@@ -88,3 +89,27 @@ def test_searched_rows_sit_next_to_their_published_setting():
 
 def test_a_searched_row_without_its_published_row_is_not_paired():
     assert searched_section([_row("gan_searched", HIGH), _row("pacgan4", LOW)]) == []
+
+
+def _ring8(*gans: GanRecord):
+    return replace(_data(*gans), objective="kl_to_uniform",
+                   directions={"kl_to_uniform": False, "modes_captured": True,
+                               "high_quality_share": True})
+
+
+def test_the_leaderboard_of_a_mixture_leads_with_modes_and_quality():
+    markdown, _ = render(_ring8(_row("gan", LOW, hq=0.4), _row("pacgan2", HIGH, hq=0.8)))
+    section = markdown.split("## Leaderboard\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("|---")]
+    assert rows[0] == ["rank", "GAN", "kl_to_uniform ↓ mean [95% CI]", "seeds", "vs best",
+                       "modes_captured ↑", "high_quality_share ↑", "samples"]
+    assert [r[:2] for r in rows[1:]] == [["1", "pacgan2"], ["2", "gan"]]
+    assert rows[1][5:] == ["7.75", "0.8", "-"] and rows[2][5:] == ["5.625", "0.4", "-"]
+
+
+def test_the_mlflow_table_of_a_mixture_leads_with_modes_and_quality():
+    table = leaderboard_table(_ring8(_row("gan", LOW), _row("pacgan2", HIGH)))
+    assert list(table)[:7] == ["gan", "final kl_to_uniform mean", "ci_low", "ci_high", "seeds",
+                               "modes_captured", "high_quality_share"]
+    assert table["gan"] == ["pacgan2", "gan"] and table["modes_captured"] == [7.75, 5.625]

@@ -124,6 +124,94 @@ def test_leaderboard_ranks_and_marks():
     assert "(reference rows not measured yet)" in render(replace(synthetic(), references=None))[0]
 
 
+def _lead(markdown: str, title: str = "### Protocol A") -> list[list[str]]:
+    """Cells of the first table under `title` in the leaderboard section (header first)."""
+    section = markdown.split("## Leaderboard\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split(title + "\n", 1)[1].split("\n### ", 1)[0]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()
+            if line.startswith("| ") and not line.startswith("|---")]
+
+
+def test_the_leaderboard_leads_with_one_short_table_per_protocol_mnist():
+    data = synthetic()
+    gans = tuple(replace(g, finalists=tuple(
+        replace(f, metrics={**f.metrics, "confident_share": 0.5 + f.seed % 2 / 10})
+        for f in g.finalists)) for g in data.gans)
+    data = replace(data, gans=gans, directions={**data.directions, "confident_share": True})
+    markdown, figures = render(data)
+    rows = _lead(markdown)
+    assert rows[0] == ["rank", "GAN", "fid_mnist ↓ mean [95% CI]", "seeds", "vs best",
+                       "classes_covered ↑", "confident_share ↑", "samples"]
+    lo, hi = bootstrap_ci([7.9, 8.1, 8.0, 7.8, 8.2])
+    assert rows[1] == ["1", "wgan_gp", f"8 [{lo:.4g}, {hi:.4g}]", "5", "best", "10", "0.54",
+                       "[samples](figures/samples_wgan_gp.png)"]
+    assert "samples_wgan_gp.png" in figures
+    from gan_bench.report.html import to_html
+
+    assert '<td><a href="figures/samples_wgan_gp.png">samples</a></td>' in to_html(markdown, "x")
+    assert [r[1] for r in rows[1:]] == ["wgan_gp", "lsgan", "ns_gan"]
+    assert rows[3][6:] == ["0.54", "-"]  # ns_gan: no sample grid, no link
+    assert _lead(markdown, "### Protocol B")[1][2] == "6 (n=1: no CI)"
+    # the short tables come first, then the full metrics with the protocols
+    lead, full = markdown.index("## Leaderboard"), markdown.index("## Full metrics")
+    assert lead < full < markdown.index("Evaluation protocol:") < markdown.index("## Search and cost")
+    assert "best search" not in markdown[lead:full] and "is_mnist" not in markdown[lead:full]
+    assert "| 1 | wgan_gp | 8 | [7.88, 8.12] | 5 | best | 7.5 | 8.7 | 10 |" in markdown[full:]
+
+
+def test_reference_rows_show_only_the_finalists_protocol():
+    data = synthetic()  # one reference row on Protocol A's protocol, one on n_fake 5000
+    markdown, _ = render(data)
+    refs = markdown.split("## Reference rows\n", 1)[1].split("\n## ", 1)[0]
+    assert "| real train 10k vs test 10k | fid_mnist ↓ | 0.51 |" in refs
+    assert "uniform noise" not in refs and "350" not in refs and "differs" not in refs
+    assert "1 reference row measured on another protocol than the finalists' is not shown" in refs
+    other = replace(data, references=data.references[1:])  # none on the finalists' protocol
+    refs = render(other)[0].split("## Reference rows\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in refs.splitlines() if line.strip()]
+    assert len(lines) == 1 and not lines[0].startswith("|")
+    assert lines[0].startswith("1 reference row measured on another protocol")
+    assert "docs/metrics.md#floors-and-ceilings-real-data" in lines[0]
+    assert "benchmark/gan_bench/assets/references.json" in lines[0]
+    assert "gan-bench score --ladder" in lines[0]
+
+
+def test_the_ladder_follows_the_protocol_table_before_search_and_cost():
+    from types import SimpleNamespace
+
+    data = synthetic()
+    rung = {"label": "real train (seeded subset)", "protocol": _protocol()["fid_mnist"],
+            "values": {"fid_mnist": 0.9, "is_mnist": 9.78, "classes_covered": 10.0}}
+    checks = SimpleNamespace(lines=["what the papers claim"], figures={})
+    gans = (replace(data.gans[0], checks=checks), *data.gans[1:3])  # one protocol
+    markdown, _ = render(replace(data, gans=gans, ladder=(rung,)))
+    order = [markdown.index(h) for h in (
+        "## Leaderboard", "## Full metrics", "Evaluation protocol:", "## Calibration ladder",
+        "## Search and cost", "## Reference rows", "## What the search found",
+        "## Checked against the papers", "## Figures")]
+    assert order == sorted(order)
+    before = markdown[:markdown.index("## Calibration ladder")].rstrip().splitlines()
+    assert before[-1].startswith("| classes_covered | mnist_classifier |")  # the protocol's last row
+    assert "(protocol vs Protocol A: same)" in markdown
+
+
+def test_the_mlflow_table_leads_with_what_ranks():
+    from gan_bench.report.publish import leaderboard_table
+
+    data = synthetic()
+    table = leaderboard_table(data)
+    assert list(table) == ["gan", "final fid_mnist mean", "ci_low", "ci_high", "seeds",
+                           "classes_covered", "arch / loss / penalty", "best search", "lr_ratio",
+                           "k", "lr_g", "complete", "pruned", "failed"]
+    assert table["gan"] == ["wgan_gp", "lsgan", "ns_gan", "hinge_small", "no_finals"]  # ranked
+    assert table["final fid_mnist mean"][0] == pytest.approx(8.0)
+    assert (table["ci_low"][0], table["ci_high"][0]) == bootstrap_ci([7.9, 8.1, 8.0, 7.8, 8.2])
+    assert table["seeds"] == [5, 5, 5, 1, 0] and table["classes_covered"] == [10, 10, 9, 10, None]
+    assert table["arch / loss / penalty"][0] == "dcgan / wasserstein / gradient_penalty"
+    assert table["complete"][0] == 4 and table["best search"][0] == 7.5
+    assert all(len(col) == 5 for col in table.values())
+
+
 # ----------------------------------------------------------------------------- statistics
 
 def test_bootstrap_ci_contains_the_mean_and_shrinks_with_n():

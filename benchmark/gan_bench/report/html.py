@@ -1,7 +1,7 @@
 """A minimal HTML page of a rendered leaderboard (pure; no markdown library needed).
 
 It converts only the subset `render` writes: headings, pipe tables, bullets (with an indented
-image or note), paragraphs, **bold**, *emphasis*, `code` and ![alt](src) images.
+image or note), paragraphs, **bold**, *emphasis*, `code`, ![alt](src) images and [text](href) links.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ STYLE = ("body{font-family:sans-serif;max-width:80em;margin:2em auto;padding:0 1
 def _inline(text: str) -> str:
     out = html.escape(text, quote=False)
     out = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r'<img alt="\1" src="\2">', out)
+    out = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', out)  # e.g. [samples](...)
     out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
     out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
     return re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"<i>\1</i>", out)

@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from gan_bench.report.data import ReportData
+from gan_bench.report.data import GanRecord, ReportData
 
 __all__ = ["SUMMARY_STAGE", "leaderboard_table", "publish_summary"]
 
@@ -15,23 +15,37 @@ SUMMARY_STAGE = "summary"
 
 
 def leaderboard_table(data: ReportData) -> dict[str, list[Any]]:
-    """One row per GAN of a ReportData: the finalists' mean objective and 95% CI, seeds, best
-    search value and setting, trial counts (columns of MLflow's table artifact)."""
-    from gan_bench.stats import bootstrap_ci  # deferred: scipy
+    """One row per GAN of a ReportData, in the report's order (protocol table, then rank): first
+    what ranks it (gan, the finalists' mean objective, its 95% CI, seeds and the finalists'
+    means of the coverage records they have, e.g. classes_covered and confident_share), then
+    arch / loss / penalty, best search value and setting, trial counts (columns of MLflow's
+    table artifact)."""
+    from gan_bench.report.render import coverage_keys, protocol_groups, rank_rows  # deferred: scipy
+    from gan_bench.stats import bootstrap_ci
 
+    cover = coverage_keys([f for g in data.gans for f in g.finalists], data.objective)
     cols: dict[str, list[Any]] = {k: [] for k in (
-        "gan", "arch / loss / penalty", f"final {data.objective} mean", "ci_low", "ci_high",
-        "seeds", "best search", "lr_ratio", "k", "lr_g", "complete", "pruned", "failed")}
-    for g in data.gans:
+        "gan", f"final {data.objective} mean", "ci_low", "ci_high", "seeds", *cover,
+        "arch / loss / penalty", "best search", "lr_ratio", "k", "lr_g", "complete", "pruned",
+        "failed")}
+    order: list[GanRecord] = []
+    for rows in protocol_groups(data.gans):
+        order += [r.gan for r in rank_rows(rows, data.higher_is_better) if r.gan not in order]
+    for g in order:
         values = [f.objective for f in g.finalists]
         ci = bootstrap_ci(values) if values else None
         states = [t.state for t in g.trials]
         best = next((t.value for t in g.trials if t.number == g.best_trial), None)
-        row = [g.name, g.combination, sum(values) / len(values) if values else None,
-               ci[0] if ci else None, ci[1] if ci else None, len(values), best,
-               g.best_params.get("lr_ratio"), g.best_params.get("k"), g.best_params.get("lr_g"),
-               states.count("complete"), states.count("pruned"), states.count("failed")]
-        for key, value in zip(cols, row):
+        means = []
+        for key in cover:
+            vals = [f.metrics[key] for f in g.finalists if key in f.metrics]
+            means.append(sum(vals) / len(vals) if vals else None)
+        row = [g.name, sum(values) / len(values) if values else None,
+               ci[0] if ci else None, ci[1] if ci else None, len(values), *means, g.combination,
+               best, g.best_params.get("lr_ratio"), g.best_params.get("k"),
+               g.best_params.get("lr_g"), states.count("complete"), states.count("pruned"),
+               states.count("failed")]
+        for key, value in zip(cols, row, strict=True):
             cols[key].append(value)
     return cols
 

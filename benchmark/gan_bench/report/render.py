@@ -6,6 +6,12 @@ markdown byte for byte (tests/golden/leaderboard_synthetic.md pins it).
 Rows are (GAN, evaluation protocol) pairs; rows whose finalists were scored under different
 protocols (extractor, weights, resize, n_real, n_fake, real split, parameters) sit in separate
 tables and are never ranked against each other.
+
+Page order: the leaderboard (one short table per protocol: rank, GAN, objective mean [CI],
+seeds, vs best, the dataset's coverage columns, a samples link), the full metrics with each
+table's evaluation protocol, the calibration ladder on that protocol, the mixture / length /
+arms sections, search and cost, reference rows on the finalists' protocol, what the search
+found, the papers' checks, figures.
 """
 
 from __future__ import annotations
@@ -22,12 +28,17 @@ from gan_bench.report.findings import findings
 from gan_bench.report.mixtures import length_section, mixtures_section
 from gan_bench.stats import ALPHA, CONFIDENCE, Comparison, bootstrap_ci, compare_to_best
 
-__all__ = ["render", "Row", "protocol_groups", "rank_rows", "METRIC_ORDER"]
+__all__ = ["render", "Row", "protocol_groups", "rank_rows", "coverage_keys", "METRIC_ORDER",
+           "COVERAGE_KEYS"]
 
 # Column order of the secondary metrics (others follow alphabetically).
 METRIC_ORDER = ("fid_mnist", "fid_inception", "fid_points", "fid", "is_mnist", "kid", "precision",
                 "recall", "density", "coverage", "classes_covered", "confident_share", "modes_covered",
                 "modes_captured", "high_quality_share", "kl_to_uniform")
+# What the leaderboard's short tables show next to the objective, where the finalists have it:
+# MNIST classes and confident share, Stacked MNIST modes, 2-D mixtures modes and quality.
+COVERAGE_KEYS = ("classes_covered", "confident_share", "modes_covered", "modes_captured",
+                 "high_quality_share")
 PROTOCOL_COLUMNS = ("extractor", "extractor_sha256", "resize", "n_real", "n_fake", "real_split")
 SEARCH_PARAMS = ("lr_g", "lr_d", "lr_ratio", "k", "beta1")
 MISSING = "-"
@@ -86,6 +97,12 @@ def rank_rows(rows: Sequence[Row], higher: bool) -> list[Row]:
             return (1, 0.0, row.gan.name)
         return (0, -value if higher else value, row.gan.name)
     return sorted(rows, key=key)
+
+
+def coverage_keys(finalists: Sequence[FinalistRecord], objective: str) -> list[str]:
+    """The COVERAGE_KEYS that some of these finalists recorded (the objective left out)."""
+    return [k for k in COVERAGE_KEYS
+            if k != objective and any(k in f.metrics for f in finalists)]
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -160,15 +177,48 @@ def _metric_keys(protocols: Sequence[dict[str, Any]]) -> list[str]:
     return sorted(keys, key=lambda k: (order.get(k, len(order)), k))
 
 
-def _leaderboard(data: ReportData, rows: list[Row]) -> list[str]:
-    higher = data.higher_is_better
-    rows = rank_rows(rows, higher)
+def _ranked(data: ReportData, rows: list[Row]) -> tuple[list[Row], Row | None, dict[str, Comparison]]:
+    """Rows best first, the best scored row and each row's test against it."""
+    rows = rank_rows(rows, data.higher_is_better)
     scored = [r for r in rows if r.finalists]
     best = scored[0] if scored else None
-    comparisons = {}
+    comparisons: dict[str, Comparison] = {}
     if best is not None:
         groups = {r.gan.name: r.values for r in scored}
         comparisons = compare_to_best(groups, best.gan.name, data.test)
+    return rows, best, comparisons
+
+
+def _mean_ci(row: Row) -> str:
+    """`131.9 [126.3, 137.4]`: the finalists' mean and its bootstrap CI in one cell."""
+    if not row.finalists:
+        return MISSING
+    ci = bootstrap_ci(row.values)
+    tail = "(n=1: no CI)" if ci is None else f"[{_num(ci[0])}, {_num(ci[1])}]"
+    return f"{_num(row.mean)} {tail}"
+
+
+def _lead_table(data: ReportData, rows: list[Row], figs: dict[str, FigureSpec | bytes]) -> list[str]:
+    """The short table a reader starts with: rank, objective mean [CI], seeds, vs best, the
+    coverage columns the finalists have, and a link to the GAN's sample grid."""
+    rows, best, comparisons = _ranked(data, rows)
+    cover = coverage_keys([f for r in rows for f in r.finalists], data.objective)
+    header = ["rank", "GAN", f"{_arrow(data, data.objective)} mean [{CONFIDENCE:.0%} CI]", "seeds",
+              "vs best", *[_arrow(data, k) for k in cover], "samples"]
+    body = []
+    for i, row in enumerate(rows, 1):
+        grid = f"samples_{row.gan.name}.png"
+        body.append([str(i) if row.finalists else MISSING, row.gan.name, _mean_ci(row),
+                     str(len(row.finalists)),
+                     _marker(row, best, comparisons) if row.finalists else MISSING,
+                     *[_num(row.metric_mean(k)) for k in cover],
+                     f"[samples](figures/{grid})" if grid in figs else MISSING])
+    return _table(header, body)
+
+
+def _leaderboard(data: ReportData, rows: list[Row]) -> list[str]:
+    higher = data.higher_is_better
+    rows, best, comparisons = _ranked(data, rows)
     extra = [k for k in _metric_keys([r.protocol for r in rows]) if k != data.objective]
     header = ["rank", "GAN", f"{_arrow(data, data.objective)} final mean",
               f"{CONFIDENCE:.0%} CI", "seeds", "vs best", "best search",
@@ -211,19 +261,37 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _references(data: ReportData, protocol: dict[str, dict[str, Any]]) -> list[str]:
+def _references(data: ReportData, protocol: dict[str, dict[str, Any]], title: str) -> list[str]:
+    """Reference rows measured on the finalists' protocol (`title`'s); the others are not shown,
+    one line says how many and where they are."""
     if data.references is None:
         return ["(reference rows not measured yet)"]
     refs = [r for r in data.references
             if r.get("dataset") == data.dataset and r.get("metric") in data.directions]
     if not refs:
         return [f"(no reference rows for {data.dataset} and these metrics)"]
-    body = [[str(r.get("label", "")), _arrow(data, r["metric"]), _num(_float(r.get("value"))),
-             _same_protocol(r.get("protocol") or {}, protocol.get(r["metric"]))] for r in refs]
-    return _table(("reference", "record", "value", "protocol vs the first table"), body)
+    same = [r for r in refs
+            if _same_protocol(r.get("protocol") or {}, protocol.get(r["metric"])) == "same"]
+    own = ("`gan-bench score --ladder` scores real digits, intact and damaged, on the protocol "
+           "of your own samples" if data.dataset == "mnist" else
+           "`gan-bench score` scores real samples on your own protocol")
+    other = len(refs) - len(same)
+    what = "1 reference row" if other == 1 else f"{other} reference rows"
+    verb = "is" if other == 1 else "are"
+    note = (f"{what} measured on another protocol than the finalists' {verb} not shown (their "
+            "numbers are not comparable with these): the "
+            "10k floors and ceilings are in `docs/metrics.md#floors-and-ceilings-real-data` and "
+            f"`benchmark/gan_bench/assets/references.json`; {own}.")
+    if not same:
+        return [note]
+    body = [[str(r.get("label", "")), _arrow(data, r["metric"]), _num(_float(r.get("value")))]
+            for r in same]
+    lines = [f"Measured on the finalists' protocol ({title}):", "",
+             *_table(("reference", "record", "value"), body)]
+    return lines + (["", note] if other else [])
 
 
-def _ladder(data: ReportData, protocol: dict[str, dict[str, Any]]) -> list[str]:
+def _ladder(data: ReportData, protocol: dict[str, dict[str, Any]], title: str) -> list[str]:
     """The calibration ladder (real digits with known damage) on the finals' protocol."""
     if not data.ladder:
         return []
@@ -231,7 +299,7 @@ def _ladder(data: ReportData, protocol: dict[str, dict[str, Any]]) -> list[str]:
 
     same = _same_protocol(data.ladder[0].get("protocol") or {}, protocol.get("fid_mnist"))
     return ["## Calibration ladder", "", "Real digits with known damage, scored like the "
-            f"finalists (protocol vs the first table: {same}). Read a GAN's row against these: "
+            f"finalists (protocol vs {title}: {same}). Read a GAN's row against these: "
             "class coverage next to the confident share, since damaged or noisy digits still "
             "get an argmax class.", "", protocol_text(data.ladder), "",
             *ladder_table(data.ladder), ""]
@@ -248,6 +316,13 @@ def _same_protocol(ref: dict[str, Any], ours: dict[str, Any] | None) -> str:
     return "same" if not diff else "differs: " + "; ".join(diff)
 
 
+LEAD = (f"One short table per evaluation protocol, ranked by the finalists' mean objective (one "
+        f"finalist per seed; in brackets the {CONFIDENCE:.0%} percentile bootstrap CI of the "
+        "mean). *vs best*: Holm-adjusted two-sided p of {test} against the best row; `*` below "
+        f"{ALPHA}, `n.s.` not significant. Coverage columns: finalists' means. *samples*: the "
+        "best finalist's sample grid. Every metric and each table's protocol follow under "
+        "*Full metrics*, the calibration ladder on that protocol right after.")
+
 LEGEND = (f"Ranked by the finalists' mean objective (one finalist per seed; CI: {CONFIDENCE:.0%} "
           "percentile bootstrap of the mean). *vs best*: Holm-adjusted two-sided p of {test} "
           f"against the best row; `*` below {ALPHA}, `n.s.` not significant. *best search*: the "
@@ -258,30 +333,35 @@ LEGEND = (f"Ranked by the finalists' mean objective (one finalist per seed; CI: 
 def render(data: ReportData) -> tuple[str, dict[str, FigureSpec | bytes]]:
     """(leaderboard markdown, {file name under figures/: FigureSpec or PNG bytes})."""
     groups = protocol_groups(data.gans)
+    titles = [f"Protocol {chr(64 + i)}" if rows[0].finalists else "GANs without finalist runs"
+              for i, rows in enumerate(groups, 1)]
     test = {"mannwhitney": "Mann-Whitney U", "welch": "Welch's t"}[data.test]
+    figs, fig_lines = figure_specs(data)
     lines = _header(data) + [f"> **Warning:** {w}" for w in data.warnings]
     lines += [""] if data.warnings else []
-    lines += ["## Leaderboard", "", LEGEND.format(test=test), ""]
+    lines += ["## Leaderboard", "", LEAD.format(test=test), ""]
     if len([g for g in groups if g[0].finalists]) > 1:
         lines += ["The finalists were scored under different evaluation protocols: each table "
                   "below holds one protocol, and rows of different tables are not ranked "
                   "against each other.", ""]
+    for title, rows in zip(titles, groups):
+        lines += [f"### {title}", ""] + _lead_table(data, rows, figs) + [""]
+    lines += ["## Full metrics", "", LEGEND.format(test=test), ""]
     order: list[GanRecord] = []
-    for i, rows in enumerate(groups, 1):
-        title = f"Protocol {chr(64 + i)}" if rows[0].finalists else "GANs without finalist runs"
+    for title, rows in zip(titles, groups):
         lines += [f"### {title}", ""] + _leaderboard(data, rows) + [""]
         if rows[0].finalists:
             lines += ["Evaluation protocol:", ""] + _protocol_table(rows[0].protocol) + [""]
         order += [r.gan for r in rank_rows(rows, data.higher_is_better) if r.gan not in order]
+    scored = bool(groups) and bool(groups[0][0].finalists)
+    first, first_title = (groups[0][0].protocol, titles[0]) if scored else ({}, "the finalists'")
+    lines += _ladder(data, first, first_title)
     lines += mixtures_section(data) + length_section(data) + arms_section(data)
     lines += ["## Search and cost", "", "Best hyperparameters of each GAN's best trial; seconds "
               "are wall seconds per search trial and in total (search trials plus finalist "
               "training).", ""] + _search_table(data, order) + [""]
-    first = groups[0][0].protocol if groups else {}
-    lines += ["## Reference rows", ""] + _references(data, first) + [""]
-    lines += _ladder(data, first)
+    lines += ["## Reference rows", ""] + _references(data, first, first_title) + [""]
     lines += ["## What the search found", ""] + findings(data) + [""]
-    figs, fig_lines = figure_specs(data)
     lines += _checks_section(data, figs)
     lines += ["## Figures", ""] + fig_lines
     return "\n".join(lines).rstrip() + "\n", figs
