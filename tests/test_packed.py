@@ -16,9 +16,10 @@ Two tests, because float32 GAN training amplifies rounding:
   to rtol 1e-3 (observed 1.3e-4), gradient norms to 1e-2 (observed 1.8e-3, infogan, beta1 = 0,
   k = 3); parameters to 1e-3 of the distance training moved them (observed 1e-7..2e-4), except
   infogan's trial with beta1 = 0 and k = 3 (observed 0.12 after 3 iterations; exact in float64),
-  for which the float32 check is on the logs only. Minibatch discrimination (exp of L1 distances
-  summed over every pair of the batch) observed 1.3e-3 on toy_mlp (beta1 0.5, k 1; exact in
-  float64): compared at 3e-3.
+  for which the float32 check is on the logs only, and so is minibatch discrimination's (its
+  batch means of exp(-L1) differ between samples by ~1e-3, so G's first layer gets gradients that
+  rounding dominates and Adam turns into lr-sized steps: 7% of the displacement observed on
+  toy_mlp after 4 iterations; exact in float64, below).
 """
 
 import pytest
@@ -66,13 +67,13 @@ def assert_logs_close(solo, packed):
                                        rtol=rtol, atol=LOG_ATOL, msg=lambda m: f"{key}: {m}")
 
 
-def assert_states_close(init, solo, packed, skip=(), tol=DISPLACEMENT_TOL):
+def assert_states_close(init, solo, packed, skip=()):
     for name, value in solo.items():
         if not value.is_floating_point() or any(s in name for s in skip):
             assert torch.equal(value, packed[name]) or any(s in name for s in skip), name
             continue
         moved = (value - init[name]).norm()
-        assert float((packed[name] - value).norm()) <= tol * float(moved) + 1e-12, name
+        assert float((packed[name] - value).norm()) <= DISPLACEMENT_TOL * float(moved) + 1e-12, name
 
 
 CASES = [  # arch, loss, penalty, options, data, iterations, names not compared
@@ -103,10 +104,9 @@ def test_each_packed_trial_trains_as_it_would_alone(arch, loss, penalty, options
             solo_result.status, solo_result.iterations, solo_result.d_steps)
         assert recs[i].evals == solo_rec.evals and results[i].final_metrics == solo_result.final_metrics
         assert_logs_close(solo_rec.logs, recs[i].logs)
-        if (arch, i) not in FLOAT32_STATES_NOT_COMPARED:
+        if (arch, i) not in FLOAT32_STATES_NOT_COMPARED and not options.get("minibatch_disc"):
             assert_states_close(init, states(solo.G.state_dict(), solo.D.state_dict()),
-                                states(pack.trials[i].state("G"), pack.trials[i].state("D")), skip,
-                                tol=3e-3 if options.get("minibatch_disc") else DISPLACEMENT_TOL)
+                                states(pack.trials[i].state("G"), pack.trials[i].state("D")), skip)
         # evaluation samples come from the trial's own G in eval mode, like Trainer.generate
         torch.testing.assert_close(pack.trials[i].generate(6, seed=4).float(),
                                    solo.generate(6, seed=4).float(), rtol=0, atol=1.0)
