@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1] / "benchmark" / "gan_bench"
 LAYERS: list[tuple[str, ...]] = [
     # plumbing: errors, files, processes, names, devices, store URLs, the generic registry
     ("errors", "names", "procs", "interrupts", "cache", "devices", "preflight", "keys",
-     "stores", "images", "registry", "progress", "stats", "assets"),
+     "stores", "images", "registry", "progress", "stats", "assets", "timing"),
     # the components a GAN is made of, and the ways to add one
     ("data", "models", "losses", "penalties"),
     # metrics on samples; training (a trainer samples with the extractors' precision rule)

@@ -21,6 +21,7 @@ from rich.table import Table
 from gan_bench import interrupts
 from gan_bench.errors import GanBenchError, UserInputError
 from gan_bench.stores import redact
+from gan_bench.timing import LEDGER
 
 if TYPE_CHECKING:
     from gan_bench.config.schema import Suite
@@ -329,6 +330,7 @@ def run_cmd(
     from gan_bench.progress import make_progress
     from gan_bench.run import Runner
 
+    LEDGER.reset()  # where the time goes, printed last
     spec = load_suite(suite, set_ or [])
     check_run(spec)  # stores reachable, folders writable: before anything is written
     progress = make_progress(True if plain else None)
@@ -339,27 +341,32 @@ def run_cmd(
                          command=command).run()
     _print_outcome(outcome)
     if report:
-        from pathlib import Path
+        with LEDGER.phase("report"):
+            _run_report(outcome)
+    out.print(LEDGER.line())
 
-        from gan_bench.report import collect, write_files
-        from gan_bench.report.publish import publish_summary
 
-        try:
-            interrupts.check()
-            data = collect(outcome.output_dir)
-            interrupts.check()
-            path = write_files(data, Path("reports") / data.suite)
-            interrupts.check()
-            out.print(f"report: {path} (regenerate: gan-bench report {outcome.output_dir})")
-            publish_summary(outcome.tracking_uri, data, path)
-        except UserInputError:  # a damaged store: the same one line as `gan-bench report`, exit 2
-            raise
-        except Exception as exc:  # the runs are recorded; a report problem must not hide that
-            first = (str(exc).splitlines() or [""])[0][:300]
-            err.print(f"error: report not written ({type(exc).__name__}: {first}); the runs are "
-                      f"intact: gan-bench report {outcome.output_dir}", markup=False,
-                      highlight=False, soft_wrap=True)
-            sys.exit(1)
+def _run_report(outcome: SuiteOutcome) -> None:
+    """`gan-bench run`'s report: written to reports/<suite>/, published as the summary run."""
+    from gan_bench.report import collect, write_files
+    from gan_bench.report.publish import publish_summary
+
+    try:
+        interrupts.check()
+        data = collect(outcome.output_dir)
+        interrupts.check()
+        path = write_files(data, Path("reports") / data.suite)
+        interrupts.check()
+        out.print(f"report: {path} (regenerate: gan-bench report {outcome.output_dir})")
+        publish_summary(outcome.tracking_uri, data, path)
+    except UserInputError:  # a damaged store: the same one line as `gan-bench report`, exit 2
+        raise
+    except Exception as exc:  # the runs are recorded; a report problem must not hide that
+        first = (str(exc).splitlines() or [""])[0][:300]
+        err.print(f"error: report not written ({type(exc).__name__}: {first}); the runs are "
+                  f"intact: gan-bench report {outcome.output_dir}", markup=False,
+                  highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 @app.command("report")

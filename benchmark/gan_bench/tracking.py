@@ -64,6 +64,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from gan_bench.errors import GanBenchError  # noqa: E402
 from gan_bench.procs import owner_state, owner_token  # noqa: E402
 from gan_bench.stores import default_tracking_uri, redact  # noqa: E402  (one place: stores.py)
+from gan_bench.timing import LEDGER  # noqa: E402
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -296,6 +297,11 @@ def _one_line(exc: BaseException | str, limit: int = 500) -> str:
 
 def _call(what: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """`fn(*args, **kwargs)`, retried with backoff while the store is locked; else TrackingError."""
+    with LEDGER.phase("tracking"):
+        return _retried(what, fn, *args, **kwargs)
+
+
+def _retried(what: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     deadline = time.monotonic() + RETRY_SECONDS
     delay = 0.05
     while True:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gan_bench.timing import LEDGER
+
 __all__ = ["ChecksRecord", "ENV", "FOLDER", "enabled", "compute", "to_files", "from_files",
            "log_record", "checkpoint_checks"]
 
@@ -54,7 +56,8 @@ def enabled() -> bool:
 def _timed(seconds: dict[str, float], part: str, fn: Callable[[], Any]) -> Any:
     start = time.perf_counter()
     try:
-        return fn()
+        with LEDGER.phase("papers' checks"):
+            return fn()
     finally:
         seconds[part] = round(time.perf_counter() - start, 1)
 

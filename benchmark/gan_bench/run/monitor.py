@@ -20,6 +20,7 @@ from gan_bench.errors import TrialTaken
 from gan_bench.images import image_grid, points_image
 from gan_bench.plan import EVAL_SEED, GRID_SEED
 from gan_bench.progress import Progress_
+from gan_bench.timing import LEDGER
 from gan_bench.train import Callback, Trial
 
 if TYPE_CHECKING:
@@ -93,11 +94,12 @@ class TrialMonitor(Callback):
     def on_eval(self, trainer: Trial, step: int) -> dict[str, float]:
         interrupts.check()
         key = self.scorer.objective_key
-        records = self.scorer.score(trainer)
-        value = records[key].value
-        self.run.log_metrics(views.eval_metrics(records), step)
-        # MLflow's stepped image: the UI's image grid chart, with a step slider across runs
-        self.run.log_stepped_image(self.picture(trainer), "samples", step)
+        with LEDGER.phase("evaluation"):
+            records = self.scorer.score(trainer)
+            value = records[key].value
+            self.run.log_metrics(views.eval_metrics(records), step)
+            # MLflow's stepped image: the UI's image grid chart, with a step slider across runs
+            self.run.log_stepped_image(self.picture(trainer), "samples", step)
         self.progress.evaluation(step, key, value)
         # the last evaluation ends the trial anyway: it completes (a "pruned" trial that ran
         # every iteration would hide a finished value from the sampler and the report)

@@ -40,6 +40,7 @@ from gan_bench.run.describe import (
 from gan_bench.run.monitor import TAKEN, Scorer, TrialMonitor, sample_picture
 from gan_bench.run.summary import GanSummary
 from gan_bench.stores import redact, sqlite_path, store_failure_line
+from gan_bench.timing import LEDGER
 from gan_bench.train import TrainConfig, Trainer, TrainingDiverged, TrainResult, Trial
 from gan_bench.train.packed import pack_problems
 from gan_bench.train.trainer import auto_pack_size
@@ -239,7 +240,8 @@ class Runner:
             raise StoreFailure(line) from exc
 
     def _run(self) -> SuiteOutcome:
-        self._setup()
+        with LEDGER.phase("setup"):
+            self._setup()
         outcome = SuiteOutcome(self.suite.name, self.out, self.tracking_uri, self.storage_url,
                                self.objective_key, self.direction)
         gans = self.suite.resolved_gans()
@@ -270,7 +272,8 @@ class Runner:
             clock.resume(gan.name, sum(r["state"] in ("complete", "pruned") for r in records),
                          sum(r["tags"].get("gan") == gan.name for r in finals))
         timed = self.estimate and clock.runs_left() > 0
-        est = estimate_suite(self.suite, data=self.data, evaluator=self.evaluator, timed=timed)
+        with LEDGER.phase("estimate"):
+            est = estimate_suite(self.suite, data=self.data, evaluator=self.evaluator, timed=timed)
         if not timed:
             est.untimed = ("every run is already done" if self.estimate
                            else "--no-estimate; the ETA starts after the first finished run")
@@ -515,7 +518,8 @@ class Runner:
             with contextlib.ExitStack() as stack:  # every run shows the machine it shared
                 for job in jobs:
                     stack.enter_context(job.run.system_metrics(SYSTEM_METRICS_S))
-                fitted = trainer.fit()
+                with LEDGER.phase("training"):  # evaluations and MLflow writes: their own phases
+                    fitted = trainer.fit()
             results = [fitted] if isinstance(fitted, TrainResult) else fitted
             for job, member, result in zip(jobs, trainer.trials, results):
                 self._settle(gan, job, member, result, start, len(jobs))
@@ -652,6 +656,11 @@ class Runner:
     def _final_metrics(self, member: Trial, run: RunHandle, per_image: dict[str, float],
                        step: int) -> dict[str, MetricRecord]:
         """Every metric of the suite on n_fake fresh samples; curves, records, protocol, G."""
+        with LEDGER.phase("final metrics"):  # MLflow writes below: the tracking phase
+            return self._final_metrics_logged(member, run, per_image, step)
+
+    def _final_metrics_logged(self, member: Trial, run: RunHandle, per_image: dict[str, float],
+                              step: int) -> dict[str, MetricRecord]:
         metrics = list(dict.fromkeys([self.objective, *self.suite.metrics.final]))
         records = self.scorer.score(member, metrics, self.suite.metrics.n_fake)
         run.log_metrics({**views.final_metrics(records), **per_image}, step)
