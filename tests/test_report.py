@@ -124,6 +124,15 @@ def test_leaderboard_ranks_and_marks():
     assert "(reference rows not measured yet)" in render(replace(synthetic(), references=None))[0]
 
 
+def test_made_by_counts_the_workers_of_one_command():
+    commands = ("gan-bench run suites/a.yaml --plain", "gan-bench run suites/a.yaml --plain --worker 1",
+                "gan-bench run suites/a.yaml --plain --worker=2", "gan-bench run suites/b.yaml")
+    markdown, _ = render(replace(synthetic(), commands=commands, wall_seconds=12.0))
+    made = next(line for line in markdown.splitlines() if line.startswith("| **made by**"))
+    assert made == ("| **made by** | `gan-bench run suites/a.yaml --plain` (3 workers); "
+                    "`gan-bench run suites/b.yaml` |")
+
+
 def _lead(markdown: str, title: str = "### Protocol A") -> list[list[str]]:
     """Cells of the first table under `title` in the leaderboard section (header first)."""
     section = markdown.split("## Leaderboard\n", 1)[1].split("\n## ", 1)[0]

@@ -17,6 +17,7 @@ found, the papers' checks, figures.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,17 @@ def _ci(row: Row) -> str:
 
 # ----------------------------------------------------------------------------- sections
 
+def _made_by(commands: Sequence[str]) -> str:
+    """The commands that made the runs; one command started as several workers (`--worker N`,
+    worker 0 without the flag) is one entry with its count."""
+    workers: dict[str, int] = {}
+    for command in commands:
+        base = re.sub(r" --worker[= ]\S+", "", command)
+        workers[base] = workers.get(base, 0) + 1
+    return "; ".join(f"`{c}`" + (f" ({n} workers)" if n > 1 else "")
+                     for c, n in workers.items()) or MISSING
+
+
 def _header(data: ReportData) -> list[str]:
     versions = ", ".join(f"{k} {v}" for k, v in sorted(data.versions.items())) or MISSING
     shas = ", ".join(data.git_shas) or MISSING
@@ -151,7 +163,7 @@ def _header(data: ReportData) -> list[str]:
              ("budget", data.budget_text), ("date", f"{data.date} (newest run end)"),
              ("git sha", shas), ("hardware", data.hardware), ("packages", versions)]
     if data.commands or data.wall_seconds is not None:
-        made = "; ".join(f"`{c}`" for c in data.commands) or MISSING
+        made = _made_by(data.commands)
         span = MISSING if data.wall_seconds is None else f"{data.wall_seconds:.0f} s"
         facts += [("made by", made), ("wall time", f"{span} (first run start to last run end, "
                                                    "report not included)")]
