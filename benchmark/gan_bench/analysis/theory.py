@@ -836,6 +836,8 @@ def value_png(curves: Mapping[str, Mapping[int, tuple[float, float, float]]]) ->
 def gradients_png(points_by_dataset: Mapping[str, Sequence[GradientPoint]]) -> bytes:
     """PNG, one log-log panel per dataset: |grad| of each G cost vs mean D(G(z)); blue minimax,
     orange non-saturating; o trained G, ^ G at init, * the run's own D at the end of training."""
+    from matplotlib import ticker
+
     plt = _pyplot()
     n = max(len(points_by_dataset), 1)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), squeeze=False)
@@ -848,6 +850,15 @@ def gradients_png(points_by_dataset: Mapping[str, Sequence[GradientPoint]]) -> b
                 ax.scatter(x, [p.minimax for p in pts], c="C0", marker=marker, s=18)
                 ax.scatter(x, [p.non_saturating for p in pts], c="C1", marker=marker, s=18)
             ax.set(xscale="log", yscale="log", xlabel="mean D(G(z))", ylabel="|grad of G's cost|")
+            # D(G(z)) may span less than a decade (then labels at 1, 2, 5 x 10^n) or four
+            # (then at most 6 labels); never labels on minor ticks, which crowd
+            xs = [p.d_fake for p in points if p.d_fake > 0] or [1.0]
+            narrow = max(xs) / min(xs) < 30
+            ax.xaxis.set_major_locator(ticker.LogLocator(
+                base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=6))
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+            ax.tick_params(axis="x", labelsize=7)
             ax.set_title(name, fontsize=8)
         title = ("G's gradient vs D(G(z)): minimax log(1 - D(G(z))) (blue) vanishes as D(G(z)) -> 0, "
                  "non-saturating -log D(G(z)) (orange) does not. o trained G, ^ G at init, "
