@@ -10,6 +10,7 @@ test_data_copying.py; here: that they reach the report, the store and the comman
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -45,6 +46,11 @@ def test_report_computes_logs_then_reads_back_the_checks(run_copy, checks_on, mo
     assert all(png.startswith(b"\x89PNG") for _, png in gan.checks.figures)
     text = "\n".join(gan.checks.lines)
     assert "Proposition 1" in text and "-log 4" in text and "times smaller" in text
+    # the gradient ratio says which G it was measured on (at init it is the same for every GAN
+    # of one arch and seed)
+    assert re.search(r"at mean D\(G\(z\)\) = \S+ \((the trained G, a fresh D after \d+ steps alone"
+                     r"|G at its initialisation, a fresh D after \d+ steps alone"
+                     r"|the run's own G and D at the end of training)\) the minimax", text), text
     logged = sorted(run_copy.glob("mlartifacts/**/checks/checks.json"))
     assert len(logged) == 1  # the best finalist's run only
     meta = json.loads(logged[0].read_text())

@@ -742,8 +742,12 @@ def _gradient_lines(report: TheoryReport) -> list[str]:
     p = _closest(report.gradients, 0.01)
     if p is None:
         return []
+    # which G and D the point comes from: at init every GAN of one arch and seed shares it
+    where = {"trained": f"the trained G, a fresh D after {p.step} steps alone",
+             "init": f"G at its initialisation, a fresh D after {p.step} steps alone",
+             "end": "the run's own G and D at the end of training"}.get(p.start, p.start)
     lines = [f"Vanishing gradients (tutorial figure 16, measured): at mean D(G(z)) = {p.d_fake:.3g} "
-             f"the minimax G loss's gradient is **{p.non_saturating / max(p.minimax, 1e-300):.3g} "
+             f"({where}) the minimax G loss's gradient is **{p.non_saturating / max(p.minimax, 1e-300):.3g} "
              f"times smaller** than the non-saturating one's (|grad| {p.minimax:.3g} vs "
              f"{p.non_saturating:.3g}; one sample at that D would give (1 - D) / D = "
              f"{(1 - p.d_fake) / p.d_fake:.3g}, a batch less where D(G(z)) varies)."]

@@ -34,7 +34,7 @@ __all__ = ["ChecksRecord", "ENV", "FOLDER", "enabled", "compute", "to_files", "f
 
 ENV = "GAN_BENCH_CHECKS"  # "off": no checks in reports (tests); anything else: on
 FOLDER = "checks"  # artifact folder of the best finalist's run
-VERSION = 1  # of checks.json: a different version is computed again
+VERSION = 2  # of checks.json: a different version is computed again (2: the gradient line names its G)
 N_NEIGHBOURS = 16  # samples in the nearest-neighbour grid (Meehan et al. show a handful)
 THEORY_BUDGET_S = 60.0  # D trained alone (D*) and gradient sweeps: about a minute per GAN
 
