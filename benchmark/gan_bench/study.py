@@ -43,6 +43,7 @@ from optuna.trial import TrialState
 
 from gan_bench.errors import TrialTaken
 from gan_bench.procs import owner_dead_here, owner_token
+from gan_bench.timing import LEDGER
 
 if TYPE_CHECKING:
     from gan_bench.config.space import Range, Searched
@@ -274,7 +275,8 @@ class GanStudy:
             if c.done >= budget:
                 return None
             if c.done + c.running >= budget and c.waiting == 0:
-                time.sleep(poll_s)  # others may finish the budget; if one fails we take over
+                with LEDGER.phase("waiting for other workers"):
+                    time.sleep(poll_s)  # others may finish the budget; if one fails we take over
                 continue
             ticket = self._ask()
             if self._surplus(ticket, budget):
