@@ -105,8 +105,10 @@ def test_run_prints_where_its_time_went(tmp_path, monkeypatch, capsys):
     assert line.startswith("time: "), out
     phases = dict(re.findall(r"([a-z' ]+) ([\d.]+) s \(\d+%\)", line.removeprefix("time: ")))
     phases = {name.strip(", "): float(s) for name, s in phases.items()}
-    # ring8's evaluations take milliseconds: under 0.05 s a phase is not printed
-    for name in ("setup", "training", "tracking", "report", "other"):
+    # a phase under 0.05 s is not printed: ring8's evaluations take milliseconds, and setup
+    # does too once an earlier test has loaded the data in this process; training and the
+    # MLflow writes of 4 runs never do
+    for name in ("training", "tracking"):
         assert name in phases, (name, line)
     assert set(phases) <= {"setup", "training", "evaluation", "final metrics", "tracking",
                            "report", "other"}, line
