@@ -139,6 +139,9 @@ def test_table_total_and_no_hint_for_a_small_suite():
     assert ns.split()[:8] == ["toy_ns", "2", "64", "300", "4+6", "3,000", "30", "6"]
     assert total.split()[:5] == ["total", "20", "6,000", "60", "12"]
     assert any(line.startswith("estimated 62 s on cpu (Test CPU x 2 threads)") for line in lines)
+    # what the number covers, and no claim of a bound (the quickstart ran over its estimate)
+    line = next(line for line in lines if line.startswith("estimated "))
+    assert "training and evaluations" in line and "on top" in line and "upper bound" not in line
     assert not any(line.startswith("hint:") for line in lines)
 
 
