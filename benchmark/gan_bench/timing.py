@@ -29,29 +29,29 @@ class Ledger:
         self.seconds: dict[str, float] = {}
         self._start = time.perf_counter()
         self._thread = threading.get_ident()
-        self._stack: list[list[str | float]] = []  # [name, when its current stretch began]
+        self._open: list[str] = []  # the phases entered, innermost last: only it is counting
+        self._since = self._start  # when the innermost phase's current stretch began
 
-    def _charge(self, name: str, since: float, now: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + (now - since)
+    def _switch(self) -> None:
+        """Charge the innermost phase up to now; the next stretch starts now."""
+        now = time.perf_counter()
+        if self._open:
+            name = self._open[-1]
+            self.seconds[name] = self.seconds.get(name, 0.0) + (now - self._since)
+        self._since = now
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         if threading.get_ident() != self._thread:
             yield
             return
-        now = time.perf_counter()
-        if self._stack:  # the outer phase stops counting while this one runs
-            outer = self._stack[-1]
-            self._charge(str(outer[0]), float(outer[1]), now)
-        self._stack.append([name, now])
+        self._switch()  # the outer phase stops counting while this one runs
+        self._open.append(name)
         try:
             yield
         finally:
-            end = time.perf_counter()
-            _, began = self._stack.pop()
-            self._charge(name, float(began), end)
-            if self._stack:
-                self._stack[-1][1] = end
+            self._switch()
+            self._open.pop()
 
     def total(self) -> float:
         return time.perf_counter() - self._start

@@ -297,23 +297,19 @@ def _one_line(exc: BaseException | str, limit: int = 500) -> str:
 
 def _call(what: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """`fn(*args, **kwargs)`, retried with backoff while the store is locked; else TrackingError."""
-    with LEDGER.phase("tracking"):
-        return _retried(what, fn, *args, **kwargs)
-
-
-def _retried(what: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     deadline = time.monotonic() + RETRY_SECONDS
     delay = 0.05
-    while True:
-        try:
-            return fn(*args, **kwargs)
-        except (MlflowException, OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
-            if not _is_transient(exc) or time.monotonic() >= deadline:
-                code = getattr(exc, "error_code", None)
-                raise TrackingError(f"MLflow could not {what}: {_one_line(exc)}", code) from exc
-        # Jitter: writers that collided once should not collide again on the same schedule.
-        time.sleep(min(delay * random.uniform(0.5, 1.0), max(deadline - time.monotonic(), 0)))
-        delay = min(delay * 2, 1.0)
+    with LEDGER.phase("tracking"):
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except (MlflowException, OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
+                if not _is_transient(exc) or time.monotonic() >= deadline:
+                    code = getattr(exc, "error_code", None)
+                    raise TrackingError(f"MLflow could not {what}: {_one_line(exc)}", code) from exc
+            # Jitter: writers that collided once should not collide again on the same schedule.
+            time.sleep(min(delay * random.uniform(0.5, 1.0), max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 2, 1.0)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -656,29 +656,25 @@ class Runner:
     def _final_metrics(self, member: Trial, run: RunHandle, per_image: dict[str, float],
                        step: int) -> dict[str, MetricRecord]:
         """Every metric of the suite on n_fake fresh samples; curves, records, protocol, G."""
-        with LEDGER.phase("final metrics"):  # MLflow writes below: the tracking phase
-            return self._final_metrics_logged(member, run, per_image, step)
-
-    def _final_metrics_logged(self, member: Trial, run: RunHandle, per_image: dict[str, float],
-                              step: int) -> dict[str, MetricRecord]:
-        metrics = list(dict.fromkeys([self.objective, *self.suite.metrics.final]))
-        records = self.scorer.score(member, metrics, self.suite.metrics.n_fake)
-        run.log_metrics({**views.final_metrics(records), **per_image}, step)
-        metrics_sha = run.log_json({k: rec.to_dict() for k, rec in records.items()}, "metrics.json")
-        run.log_json(member.resolved_config(), "config.json")
-        self._log_context(run, records)
-        path = self.out / "checkpoints" / f"{run.run_id}_G.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # D too: the theory checks compare D at the end of training with the optimal D*
-        torch.save({"G": member.G.state_dict(), "D": member.D.state_dict(),
-                    "config": member.resolved_config()}, path)
-        # sha256 of what the report reads back: a damaged artifact is refused, never used
-        run.set_tags({SHA_TAGS["metrics.json"]: metrics_sha, SHA_TAGS["checkpoint"]: sha256_file(path)})
-        run.log_artifact(path, "checkpoint")
-        path.unlink()
-        self._log_generator(member, run)
-        interrupts.check()  # inside the run: an interrupt during logging leaves it KILLED
-        return records
+        with LEDGER.phase("final metrics"):  # its MLflow writes: the tracking phase
+            metrics = list(dict.fromkeys([self.objective, *self.suite.metrics.final]))
+            records = self.scorer.score(member, metrics, self.suite.metrics.n_fake)
+            run.log_metrics({**views.final_metrics(records), **per_image}, step)
+            metrics_sha = run.log_json({k: rec.to_dict() for k, rec in records.items()}, "metrics.json")
+            run.log_json(member.resolved_config(), "config.json")
+            self._log_context(run, records)
+            path = self.out / "checkpoints" / f"{run.run_id}_G.pt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # D too: the theory checks compare D at the end of training with the optimal D*
+            torch.save({"G": member.G.state_dict(), "D": member.D.state_dict(),
+                        "config": member.resolved_config()}, path)
+            # sha256 of what the report reads back: a damaged artifact is refused, never used
+            run.set_tags({SHA_TAGS["metrics.json"]: metrics_sha, SHA_TAGS["checkpoint"]: sha256_file(path)})
+            run.log_artifact(path, "checkpoint")
+            path.unlink()
+            self._log_generator(member, run)
+            interrupts.check()  # inside the run: an interrupt during logging leaves it KILLED
+            return records
 
     @staticmethod
     def _log_generator(member: Trial, run: RunHandle) -> None:
